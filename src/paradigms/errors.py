@@ -1,0 +1,42 @@
+"""One kind of error for bad input: the CLI prints its message on one line and exits with status 2.
+
+Raise :class:`UserError` (or a subclass) wherever the user can fix the problem: a wrong name, a value
+out of range, a missing or corrupt file. The message names the thing (file, field, value) and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input the user can fix. The CLI shows ``str(error)`` on one line and exits with status 2."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A data file is missing, corrupt, or cannot be fetched."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint is corrupt, missing, or does not match the run's configuration."""
+
+
+class NonFiniteLoss(UserError):
+    """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """A hint such as "did you mean 'mnist'?" (or the list of valid names when nothing is close)."""
+    choices = sorted(set(choices))
+    near = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+    if near:
+        return "did you mean " + " or ".join(repr(c) for c in near) + "?"
+    return "valid names: " + ", ".join(choices)
+
+
+def unknown(kind: str, name: str, choices: Iterable[str]) -> UserError:
+    """The error for an unknown recipe, dataset, network, config key...: names it and the closest valid ones."""
+    return UserError(f"unknown {kind} {name!r}; {closest(name, choices)}")
