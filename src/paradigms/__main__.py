@@ -1,0 +1,5 @@
+"""``python -m paradigms`` (and ``torchrun ... -m paradigms run ...``)."""
+
+from .cli import main
+
+main()

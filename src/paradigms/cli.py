@@ -1,0 +1,117 @@
+"""The ``paradigms`` command: list, run, eval, report.
+
+Bad input (an unknown recipe, dataset or key, a value out of range, a missing or corrupt file or
+checkpoint, a diverging loss) prints one line ``error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Every way a deep network learns, as recipes on one engine.")
+
+
+@app.command("list")
+def list_recipes() -> None:
+    """The recipes: family, default dataset, what each measures."""
+    from .recipes import all_recipes
+
+    rows = [(name, r.family, r.Config.model_fields["dataset"].default, r.measures) for name, r in all_recipes().items()]
+    head = ("recipe", "family", "default dataset", "measures")
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    for row in (head, *rows):
+        typer.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+
+
+@app.command()
+def run(
+    recipe: Annotated[Optional[str], typer.Argument(help="recipe name (see `paradigms list`)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="dataset: digits, mnist, fashion-mnist, cifar10, "
+                                                  "olivetti-faces, imagefolder:PATH")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="data root (else $PARADIGMS_DATA, else the user cache)")] = None,
+    preset: Annotated[str, typer.Option(help="quick (2 CPU cores, minutes) | full (paper scale) | none")] = "quick",
+    config: Annotated[Optional[Path], typer.Option(help="YAML file of config values")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key.sub=value (repeatable)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="random seed")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/RECIPE-DATASET-TIME)")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue the interrupted run in this folder")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Train a recipe; prints the final metrics and the run folder."""
+    from . import config as configlib
+    from . import recipes
+    from .engine.trainer import Trainer, load_config
+
+    if resume is not None:
+        if recipe or dataset or config or set_ or seed is not None or out:
+            raise UserError("--resume RUN_DIR continues a run with its saved config; give no recipe, "
+                            "--dataset, --config, --set, --seed or --out with it")
+        cfg = load_config(resume)
+        if device:
+            cfg = cfg.model_copy(update={"device": device})
+        run_dir = resume
+    else:
+        if recipe is None:
+            raise UserError("name a recipe (`paradigms list` shows them) or give --resume RUN_DIR")
+        flags = {"dataset": dataset, "seed": seed, "device": device, "data_dir": data_dir}
+        cfg = configlib.resolve(recipes.get(recipe), preset, config, set_ or [], flags)
+        run_dir = out
+    t0 = time.monotonic()
+    trainer = Trainer(cfg, run_dir, resume=resume is not None, progress=not quiet)
+    final = trainer.fit()
+    if trainer.ctx.is_main:
+        summary = "  ".join(f"{k} {v:.4f}" for k, v in final.items())
+        typer.echo(f"{cfg.recipe} on {cfg.dataset}: {summary}  ({time.monotonic() - t0:.1f} s)")
+        typer.echo(f"run folder: {trainer.run_dir}  (report: {trainer.run_dir / 'report.html'})")
+    trainer.ctx.close()
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
+) -> None:
+    """Evaluate a run's latest checkpoint; prints the metrics as JSON."""
+    from .engine.trainer import evaluate_run
+
+    typer.echo(json.dumps(evaluate_run(run_dir, device), indent=1))
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a run folder")]) -> None:
+    """Redraw a run's figures and rewrite its report.html."""
+    from .engine.trainer import report_run
+
+    typer.echo(f"report: {report_run(run_dir)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; continue with `paradigms run --resume RUN_DIR`", err=True)
+        sys.exit(130)
+    except Exception as e:  # click's own usage errors carry an exit code and a message
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise

@@ -1,0 +1,89 @@
+"""Figures and the self-contained ``report.html`` of a run folder."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .runlog import read_metrics  # noqa: E402
+
+
+def curves_figure(rows: list[dict]):
+    """Every logged scalar against the step, train and evaluation splits overlaid."""
+    series: dict[str, dict[str, list]] = {}
+    for r in rows:
+        split = r.get("split")
+        if split not in ("train", "eval"):
+            continue
+        for k, v in r.items():
+            if k in ("step", "split", "epoch", "time_s", "lr") or not isinstance(v, (int, float)):
+                continue
+            name = k.split("/")[-1]
+            series.setdefault(name, {}).setdefault(f"{split}: {k}", []).append((r["step"], v))
+    if not series:
+        return None
+    names = sorted(series)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for label, pts in series[name].items():
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="o" if label.startswith("eval") else None, ms=3, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    final = {}
+    if (run_dir / "final.json").is_file():
+        final = json.loads((run_dir / "final.json").read_text())
+    config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" if isinstance(v, float)
+                   else f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in final.items())
+    figs = []
+    for png in sorted((run_dir / "figures").glob("*.png")):
+        data = base64.b64encode(png.read_bytes()).decode()
+        figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{png.stem}'>"
+                    f"<figcaption>{html.escape(png.stem)}</figcaption></figure>")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(run_dir.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:3px 10px}}img{{max-width:100%}}
+figure{{margin:1em 0}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
+<h1>{html.escape(run_dir.name)}</h1>
+<h2>Final metrics</h2><table>{rows}</table>
+<h2>Figures</h2>{''.join(figs) or '<p>none</p>'}
+<h2>Config</h2><pre>{html.escape(config)}</pre>
+</body></html>"""
+    out = run_dir / "report.html"
+    out.write_text(page)
+    return out
+
+
+def draw_figures(recipe, run_dir: Path) -> list[Path]:
+    """The engine's learning curves plus every figure the recipe draws."""
+    out = []
+    fig = curves_figure(read_metrics(run_dir))
+    if fig is not None:
+        out.append(save_figure(fig, run_dir / "figures" / "curves.png"))
+    for name, fig in recipe.figures():
+        out.append(save_figure(fig, run_dir / "figures" / f"{name}.png"))
+    return out

@@ -1,0 +1,196 @@
+"""The training loop every recipe runs in.
+
+    for epoch, batch:   metrics = recipe.train_step(batch, step)      # the recipe's whole idea
+                        every log_every steps: check loss is finite, reduce across ranks, log
+                        every checkpoint_every_s seconds: checkpoint (atomic)
+    each eval_every epochs: recipe.evaluate() -> log; checkpoint
+    at the end: final evaluation, figures, report.html
+
+A run killed at any moment and resumed with ``resume=True`` restarts from its last checkpoint
+(weights, optimisers, RNG, position in the epoch) and ends with the metrics of a run that never
+stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .. import config as configlib
+from ..errors import NonFiniteLoss, UserError
+from . import checkpoint as ckpt
+from .context import Context, seed_everything
+from .report import draw_figures, write_report
+from .runlog import RunLog
+
+
+def default_run_dir(cfg) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.recipe}-{cfg.dataset.replace(':', '_').replace('/', '_')}-{stamp}"
+
+
+def build(cfg, ctx: Context):
+    """Seed, then construct the recipe of ``cfg`` (data, networks, optimisers)."""
+    from ..recipes import get
+
+    seed_everything(cfg.seed)
+    return get(cfg.recipe)(cfg, ctx)
+
+
+def load_config(run_dir: Path):
+    """The resolved config saved in a run folder, re-validated."""
+    from ..recipes import get
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a run folder: {path} is missing")
+    data = configlib.load_yaml(path)
+    if "recipe" not in data:
+        raise UserError(f"{path} names no recipe")
+    return configlib.validate(get(data["recipe"]).Config, data)
+
+
+class Trainer:
+    def __init__(self, cfg, run_dir: Path | None = None, resume: bool = False, progress: bool | None = None):
+        self.cfg = cfg
+        self.ctx = Context.create(device=cfg.device, seed=cfg.seed, precision=cfg.train.precision,
+                                  data_dir=cfg.data_dir)
+        run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
+        self.run_dir = Path(self.ctx.broadcast_object(str(run_dir)))
+        self.ctx.run_dir = self.run_dir
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.resume = resume
+        if progress is None:
+            progress = os.environ.get("PARADIGMS_PROGRESS", "1") != "0"
+        self.progress = progress and self.ctx.is_main
+        if not resume and (self.ckpt_dir / ckpt.POINTER).exists():
+            raise UserError(f"run folder {self.run_dir} already holds a run; continue it with "
+                            f"`paradigms run --resume {self.run_dir}` or choose another --out")
+        self.recipe = build(cfg, self.ctx)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save(self, epoch: int, batch: int, step: int) -> None:
+        if self.ctx.is_main:
+            state = {"epoch": epoch, "batch": batch, "step": step, "rng": ckpt.rng_state(),
+                     "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
+                     "extra": self.recipe.extra_state()}
+            ckpt.save(self.ckpt_dir, step, ckpt.flat_weights(self.recipe.modules), state,
+                      keep=self.cfg.train.keep_checkpoints)
+        self.ctx.barrier()
+
+    def restore(self) -> tuple[int, int, int]:
+        weights, state, step = ckpt.load(self.ckpt_dir)
+        ckpt.load_weights(self.recipe.modules, weights, str(self.ckpt_dir))
+        for k, opt in self.recipe.optimizers.items():
+            if k not in state["optimizers"]:
+                raise ckpt.CheckpointError(f"checkpoint in {self.ckpt_dir} has no state for optimiser {k!r}")
+            opt.load_state_dict(state["optimizers"][k])
+        self.recipe.load_extra_state(state.get("extra", {}))
+        ckpt.set_rng_state(state["rng"])
+        return state["epoch"], state["batch"], step
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        cfg, ctx, recipe = self.cfg, self.ctx, self.recipe
+        epoch, start_batch, step = self.restore() if self.resume else (0, 0, 0)
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(configlib.to_yaml(cfg))
+        log = RunLog(self.run_dir, enabled=ctx.is_main, resume_step=step if self.resume else None)
+        per_epoch = recipe.steps_per_epoch
+        total = cfg.train.epochs * per_epoch
+        bar = tqdm(total=total, initial=step, disable=not self.progress, unit="step", dynamic_ncols=True,
+                   desc=f"{cfg.recipe}:{cfg.dataset}", file=sys.stderr)
+        pending: list[tuple[int, dict]] = []
+        last_ckpt, t0 = time.monotonic(), time.monotonic()
+        evaluated_at = None
+        try:
+            while epoch < cfg.train.epochs:
+                for i, batch in enumerate(recipe.batches(epoch, start_batch), start=start_batch):
+                    metrics = recipe.train_step(batch, step)
+                    step += 1
+                    pending.append((step, metrics))
+                    bar.update(1)
+                    if len(pending) >= cfg.train.log_every or time.monotonic() - last_ckpt > cfg.train.checkpoint_every_s:
+                        self.flush(pending, log, bar, epoch)
+                        pending = []
+                        if time.monotonic() - last_ckpt > cfg.train.checkpoint_every_s:
+                            self.save(epoch, i + 1, step)
+                            last_ckpt = time.monotonic()
+                self.flush(pending, log, bar, epoch)
+                pending = []
+                epoch, start_batch = epoch + 1, 0
+                if cfg.train.eval_every and epoch % cfg.train.eval_every == 0:
+                    log.write(step, "eval", recipe.evaluate(), epoch=epoch)
+                    evaluated_at = step
+                self.save(epoch, 0, step)
+                last_ckpt = time.monotonic()
+        finally:
+            bar.close()
+        final = recipe.evaluate()
+        if ctx.is_main:
+            if evaluated_at != step:
+                log.write(step, "eval", final, epoch=epoch)
+            elapsed = time.monotonic() - t0
+            log.write(step, "final", {**final, "time_s": elapsed}, epoch=epoch)
+            log.close()
+            ckpt.atomic_write_text(self.run_dir / "final.json", json.dumps({**final, "step": step}, indent=1))
+            draw_figures(recipe, self.run_dir)
+            write_report(self.run_dir)
+        ctx.barrier()
+        return final
+
+    def flush(self, pending: list[tuple[int, dict]], log: RunLog, bar, epoch: int) -> None:
+        """Check the losses since the last flush, reduce the means across ranks, log them."""
+        if not pending:
+            return
+        keys = list(pending[0][1])
+        values = torch.stack([torch.stack([torch.as_tensor(m[k], dtype=torch.float32).detach().cpu().reshape(())
+                                           for k in keys]) for _, m in pending])
+        if "loss" in keys:
+            losses = values[:, keys.index("loss")]
+            bad = (~torch.isfinite(losses)).nonzero()
+            if len(bad):
+                at = pending[int(bad[0])][0]
+                raise NonFiniteLoss(f"non-finite loss ({losses[int(bad[0])].item()}) at step {at}; stopped. "
+                                    f"The last good checkpoint is kept in {self.ckpt_dir}; lower the learning "
+                                    f"rate (optim.lr={getattr(getattr(self.cfg, 'optim', None), 'lr', '?')}) and retry")
+        mean = self.ctx.all_reduce(values.mean(0), "mean")
+        out = {k: float(v) for k, v in zip(keys, mean)}
+        if "loss" in out and not math.isfinite(out["loss"]):  # another rank diverged
+            raise NonFiniteLoss(f"non-finite loss on another rank near step {pending[-1][0]}; stopped")
+        lr = getattr(self.recipe, "current_lr", None)
+        if lr is not None:
+            out["lr"] = lr
+        log.write(pending[-1][0], "train", out, epoch=epoch)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in out.items() if k != "lr"}, refresh=False)
+
+
+def load_trained(run_dir: Path, device: str | None = None):
+    """Rebuild a run's recipe from its config.yaml and load its latest weights."""
+    cfg = load_config(run_dir)
+    if device:
+        cfg = cfg.model_copy(update={"device": device})
+    ctx = Context.create(device=cfg.device, seed=cfg.seed, precision=cfg.train.precision, data_dir=cfg.data_dir)
+    ctx.run_dir = Path(run_dir)
+    recipe = build(cfg, ctx)
+    weights, _, _ = ckpt.load(Path(run_dir) / "checkpoints", weights_only=True)
+    ckpt.load_weights(recipe.modules, weights, str(Path(run_dir) / "checkpoints"))
+    return recipe
+
+
+def evaluate_run(run_dir: Path, device: str | None = None) -> dict:
+    return load_trained(run_dir, device).evaluate()
+
+
+def report_run(run_dir: Path) -> Path:
+    """Redraw a run's figures from its latest weights and rewrite report.html."""
+    draw_figures(load_trained(run_dir), Path(run_dir))
+    return write_report(Path(run_dir))

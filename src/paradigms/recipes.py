@@ -1,0 +1,104 @@
+"""The recipe protocol and the registry that ``paradigms list`` shows.
+
+A recipe is one paradigm of learning. It says *what* is learned; the engine
+(:mod:`paradigms.engine`) owns *how the run goes*: devices, DDP, the loop, logging,
+checkpoints, resumption, reports. A recipe subclass provides:
+
+- ``Config``: its pydantic config (a :class:`~paradigms.config.RecipeConfig` subclass) and
+  ``preset(name, dataset)``: the overrides of its ``quick`` (2 CPU cores, minutes) and ``full``
+  (paper scale) presets;
+- ``__init__(cfg, ctx)``: build data, networks and optimisers; put every network that must be
+  checkpointed in ``self.modules`` and every optimiser in ``self.optimizers`` (a GAN has two);
+- ``batches(epoch, start)`` and ``steps_per_epoch``: the training batches of an epoch;
+- ``train_step(batch, step)``: forward, backward and update, driving one optimiser or several;
+  returns named scalar tensors (``loss`` is checked for NaN/inf by the engine);
+- ``evaluate()``: named metrics; ``figures()``: named matplotlib figures.
+
+Adversarial training, mixup or a GAN change only their recipe's ``train_step``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .config import RecipeConfig
+from .errors import unknown
+
+REGISTRY: dict[str, type[Recipe]] = {}
+
+# Modules that register recipes when imported (kept lazy so `paradigms list` stays quick).
+RECIPE_MODULES = [
+    "paradigms.supervised.classify",
+    "paradigms.supervised.backprop_recipe",
+]
+
+
+def register(cls: type[Recipe]) -> type[Recipe]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def all_recipes() -> dict[str, type[Recipe]]:
+    for mod in RECIPE_MODULES:
+        importlib.import_module(mod)
+    return dict(sorted(REGISTRY.items()))
+
+
+def get(name: str) -> type[Recipe]:
+    recipes = all_recipes()
+    if name not in recipes:
+        raise unknown("recipe", name, recipes)
+    return recipes[name]
+
+
+class Recipe:
+    """Base class of every paradigm (see the module docstring for the protocol)."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    measures: ClassVar[str]
+    Config: ClassVar[type[RecipeConfig]]
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def __init__(self, cfg: RecipeConfig, ctx: Any):
+        self.cfg, self.ctx = cfg, ctx
+        self.modules, self.optimizers = {}, {}
+
+    @classmethod
+    def preset(cls, name: str, dataset: str) -> dict:
+        """Overrides for the ``quick`` or ``full`` preset on ``dataset`` (a nested dict)."""
+        return {}
+
+    # -- training -------------------------------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    def batches(self, epoch: int, start: int = 0) -> Iterable[Any]:
+        """The batches of ``epoch`` from batch ``start`` on (deterministic given seed and epoch)."""
+        raise NotImplementedError
+
+    def train_step(self, batch: Any, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # -- evaluation and pictures ----------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        return {}
+
+    def figures(self) -> Iterator[tuple[str, Any]]:
+        """Yield ``(name, matplotlib Figure)`` pairs; the engine saves them under figures/."""
+        return iter(())
+
+    # -- state beyond modules and optimisers (rarely needed) -------------------------------------
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass

@@ -1,0 +1,220 @@
+"""Supervised classification by backpropagation: the recipe every other paradigm is compared with.
+
+Learn f_theta: x -> p(y | x) from labelled pairs by minimising the empirical cross-entropy
+
+    L(theta) = - 1/N sum_n log softmax(f_theta(x_n))_{y_n}
+
+with minibatch SGD (Robbins & Monro 1951; gradients by backpropagation, Rumelhart et al. 1986).
+Targets may be class indices or probability vectors (soft targets, as mixup/CutMix produce).
+Networks: MLP, LeNet-5, a small ResNet (:mod:`paradigms.nets`); any image dataset of
+:mod:`paradigms.data`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from .. import augment
+from ..config import OptimConfig, RecipeConfig
+from ..data import load_images
+from ..engine import ImageLoader, Normalize
+from ..nets import NetConfig, build_net, is_convolutional
+from ..recipes import Recipe, register
+
+
+class SupervisedConfig(RecipeConfig):
+    recipe: str = "supervised"
+    dataset: str = "digits"
+    model: NetConfig = NetConfig()
+    optim: OptimConfig = OptimConfig()
+    augment: list[str] = Field([], description="batched train-time transforms, in order: flip, crop")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    train_size: int | None = Field(None, ge=1, description="use only the first N training images")
+
+
+def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD (Nesterov momentum) or AdamW; no weight decay on biases and norm gains."""
+    params = [p for p in params if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+def lr_at(step: int, total: int, cfg: OptimConfig) -> float:
+    """The schedule as a pure function of the step (so a resumed run needs no scheduler state).
+
+    onecycle: linear warm-up to lr over ``warmup`` of the steps, then linear decay to 0
+    (Smith & Topin 2018); cosine: lr * (1 + cos(pi t / T)) / 2; constant: lr.
+    """
+    t = min(step / max(total, 1), 1.0)
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+    if t < cfg.warmup:
+        return cfg.lr * t / cfg.warmup
+    return cfg.lr * (1 - t) / (1 - cfg.warmup)
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy for class indices (N,) or soft targets (N, K) that sum to 1."""
+    return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
+
+
+@register
+class Supervised(Recipe):
+    name = "supervised"
+    family = "supervised"
+    measures = "test accuracy of a classifier (MLP, LeNet-5, ResNet)"
+    Config = SupervisedConfig
+
+    @classmethod
+    def preset(cls, name: str, dataset: str) -> dict:
+        if name == "full":  # paper-scale: a full-width ResNet-9, as in the DAWNBench CIFAR-10 entries
+            return {"model": {"name": "resnet", "width": 64}, "augment": ["crop", "flip"],
+                    "optim": {"lr": 0.4, "weight_decay": 5e-4}, "label_smoothing": 0.2,
+                    "train": {"epochs": 24, "batch_size": 512}}
+        if dataset in ("digits",):
+            return {"model": {"name": "lenet5", "width": 2}, "optim": {"lr": 0.1, "weight_decay": 5e-4},
+                    "train": {"epochs": 20, "batch_size": 64}}
+        if dataset in ("mnist", "fashion-mnist"):
+            return {"model": {"name": "lenet5", "width": 4}, "optim": {"lr": 0.1},
+                    "train": {"epochs": 4, "batch_size": 128}}
+        if dataset == "cifar10":
+            return {"model": {"name": "resnet", "width": 16}, "augment": ["crop", "flip"], "label_smoothing": 0.2,
+                    "optim": {"lr": 0.4, "weight_decay": 5e-4}, "train": {"epochs": 8, "batch_size": 512}}
+        return {"model": {"name": "resnet", "width": 16}, "augment": ["crop", "flip"],
+                "train": {"epochs": 10, "batch_size": 128}}
+
+    def __init__(self, cfg: SupervisedConfig, ctx):
+        super().__init__(cfg, ctx)
+        self.data = data = load_images(cfg.dataset, cfg.data_dir)
+        in_shape = (data.channels, *data.size)
+        self.net = build_net(cfg.model, in_shape, data.num_classes).to(ctx.device)
+        self.channels_last = is_convolutional(self.net) and ctx.device.type == "cpu"
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.modules = {"model": self.net}
+        self.train_net = ctx.distribute(self.net)
+        self.optimizers = {"opt": make_optimizer(self.net.parameters(), cfg.optim)}
+        self.augment = augment.policy(cfg.augment)
+        norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last and self.augment is None)
+        self.to_memory_format = (lambda x: x.contiguous(memory_format=torch.channels_last)) if self.channels_last else None
+        x, y = data.train_x, data.train_y
+        if cfg.train_size is not None and x is not None:
+            x, y = x[: cfg.train_size], y[: cfg.train_size]
+        common = dict(device=ctx.device, normalize=norm, seed=cfg.seed, rank=ctx.rank, world=ctx.world,
+                      workers=cfg.train.workers)
+        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
+        eval_norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last)
+        self.test_loader = ImageLoader(data.test_x, data.test_y, batch_size=1024, shuffle=False, drop_last=False,
+                                       stream=data.test_stream, **{**common, "normalize": eval_norm})
+        # figures are drawn by rank 0 alone, over the whole test set
+        self.figure_loader = ImageLoader(data.test_x, data.test_y, batch_size=1024, shuffle=False, drop_last=False,
+                                         stream=data.test_stream, **{**common, "normalize": eval_norm, "world": 1, "rank": 0})
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        self.current_lr = lr_at(0, self.total_steps, cfg.optim)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    def batches(self, epoch: int, start: int = 0):
+        return self.train_loader.epoch(epoch, start)
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        x, y = batch
+        if self.augment is not None:
+            x = self.augment(x)
+            if self.to_memory_format:
+                x = self.to_memory_format(x)
+        opt = self.optimizers["opt"]
+        self.current_lr = lr_at(step, self.total_steps, self.cfg.optim)
+        for g in opt.param_groups:
+            g["lr"] = self.current_lr
+        self.train_net.train()
+        with self.ctx.autocast():
+            logits = self.train_net(x)
+            loss = cross_entropy(logits.float(), y, self.cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        hard = y if y.ndim == 1 else y.argmax(1)
+        return {"loss": loss.detach(), "acc": (logits.detach().argmax(1) == hard).float().mean()}
+
+    @torch.no_grad()
+    def predict(self, loader: ImageLoader | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, labels, nll-sum) over this rank's share of the test set (or ``loader``'s)."""
+        self.net.eval()
+        outs, ys = [], []
+        for x, y in (loader or self.test_loader).epoch(0):
+            if len(y) == 0:
+                continue
+            with self.ctx.autocast():
+                outs.append(self.net(x).float())
+            ys.append(y)
+        if not outs:
+            return torch.zeros(0, self.data.num_classes), torch.zeros(0, dtype=torch.long), torch.zeros(())
+        logits, labels = torch.cat(outs), torch.cat(ys)
+        return logits, labels, F.cross_entropy(logits, labels, reduction="sum")
+
+    def evaluate(self) -> dict[str, float]:
+        logits, labels, nll = self.predict()
+        correct = (logits.argmax(1) == labels).sum().float() if len(labels) else torch.zeros(())
+        totals = self.ctx.all_reduce(torch.stack([correct.cpu(), nll.cpu(), torch.tensor(float(len(labels)))]))
+        return {"test/acc": float(totals[0] / totals[2]), "test/loss": float(totals[1] / totals[2])}
+
+    def figures(self):
+        logits, labels, _ = self.predict(self.figure_loader)
+        pred = logits.argmax(1).cpu().numpy()
+        labels = labels.cpu().numpy()
+        yield "confusion", confusion_figure(labels, pred, self.data.classes)
+        if self.data.test_x is not None:
+            yield "mistakes", mistakes_figure(self.data.test_x, labels, pred, logits.softmax(1).cpu(), self.data.classes)
+
+
+def confusion_figure(labels: np.ndarray, pred: np.ndarray, classes: list[str]):
+    from sklearn.metrics import confusion_matrix
+
+    k = len(classes)
+    cm = confusion_matrix(labels, pred, labels=list(range(k)))
+    fig, ax = plt.subplots(figsize=(min(0.45 * k + 2, 14), min(0.45 * k + 1.6, 13)))
+    ax.imshow(cm, cmap="Blues")
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+        ax.set_xticks(range(k), classes, rotation=60, fontsize=7, ha="right")
+        ax.set_yticks(range(k), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix (accuracy {np.mean(labels == pred):.2%})")
+    fig.tight_layout()
+    return fig
+
+
+def mistakes_figure(images: torch.Tensor, labels: np.ndarray, pred: np.ndarray, probs: torch.Tensor, classes, n: int = 16):
+    """The test images the model got wrong with the most confidence."""
+    wrong = np.flatnonzero(labels != pred)
+    conf = probs.max(1).values.numpy()
+    wrong = wrong[np.argsort(-conf[wrong])][:n]
+    cols = 8
+    fig, axes = plt.subplots(2, cols, figsize=(cols * 1.3, 3.2))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        img = images[i].permute(1, 2, 0).numpy()
+        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
+        ax.set_title(f"{classes[pred[i]]} ({conf[i]:.0%})\ntrue {classes[labels[i]]}", fontsize=6)
+    fig.suptitle("most confident mistakes", fontsize=9)
+    fig.tight_layout()
+    return fig
