@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 _DESCRIPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("digits", "image", "scikit-learn's 8x8 handwritten digits, 1,437 train / 360 test, 10 classes (embedded, no download)"),
+    ("digits", "image", "scikit-learn's 8x8 digits, 1,437 train / 360 test, 10 classes (embedded, no download)"),
     ("mnist", "image", "MNIST handwritten digits, 28x28 grey, 60,000 train / 10,000 test, 10 classes"),
     ("fashion-mnist", "image", "Zalando's Fashion-MNIST, 28x28 grey, 60,000 train / 10,000 test, 10 classes"),
     ("cifar10", "image", "CIFAR-10 (binary version), 32x32 RGB, 50,000 train / 10,000 test, 10 classes"),

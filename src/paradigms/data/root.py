@@ -88,7 +88,7 @@ SOURCES: dict[str, Source] = {
     "olivetti-faces": Source(
         directory="olivetti-faces",
         files=tuple(f"s{k}/{i}.pgm" for k in range(1, 41) for i in range(1, 11)),
-        homepage="https://cam-orl.co.uk/facedatabase.html",
+        homepage="http://www.cl.cam.ac.uk/research/dtg/attarchive/facedatabase.html",
         archive_urls=("http://www.cl.cam.ac.uk/Research/DTG/attarchive/pub/data/att_faces.zip",),
     ),
 }
@@ -185,6 +185,26 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def _mkdirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    created = []
+    p = folder
+    while not p.exists():
+        created.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _rmdirs(created: list[Path]) -> None:
+    """Remove folders made by :func:`_mkdirs` that are still empty (after a failed download)."""
+    for p in created:
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
 def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None, *,
              md5: str | None = None, timeout: float | None = None) -> Path:
     """Download ``url`` to ``dest`` atomically and return ``dest``.
@@ -195,7 +215,7 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None, 
     :class:`DownloadError` (also leaving nothing behind).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created = _mkdirs(dest.parent)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         h256, hmd5 = hashlib.sha256(), hashlib.md5()
@@ -221,6 +241,7 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None, 
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        _rmdirs(created)
         raise
     return dest
 
@@ -284,8 +305,14 @@ def _missing_error(dataset: str, src: Source, root: Path, missing: Iterable[str]
     missing = list(missing)
     shown = [f"{root / src.directory / f} (sha256 {sums[f'{src.directory}/{f}']})" for f in missing[:4]]
     more = f" and {len(missing) - 4} more (sha256s in {checksums_path()})" if len(missing) > 4 else ""
-    urls = src.archive_urls or tuple(urllib.parse.urljoin(b, Path(missing[0]).name) for b in src.file_urls[:1])
-    fetch = f"download {urls[0]}" + (" and extract it" if src.archive_urls else "") if urls else "get them"
+    if src.archive_urls:
+        fetch = f"download {src.archive_urls[0]}, extract it"
+    elif src.file_urls and len(missing) == 1:
+        fetch = f"download {urllib.parse.urljoin(src.file_urls[0], Path(missing[0]).name)}"
+    elif src.file_urls:
+        fetch = f"download each file from {src.file_urls[0]}<file name>"
+    else:
+        fetch = "get the files"
     return DataError(
         f"dataset {dataset!r}: {len(missing)} file(s) missing: {', '.join(shown)}{more}; {reason}. "
         f"To fix: {fetch} (see {src.homepage}) and put the files at those paths, "
@@ -301,7 +328,7 @@ def _fetch(dataset: str, src: Source, root: Path, missing: list[str]) -> None:
         errors = []
         for url in src.archive_urls:
             name = Path(urllib.parse.urlparse(url).path).name or "archive"
-            (root / src.directory).mkdir(parents=True, exist_ok=True)
+            created = _mkdirs(root / src.directory)
             with tempfile.TemporaryDirectory(dir=root / src.directory, prefix=".download-") as tmpdir:
                 try:
                     archive = download(url, Path(tmpdir) / name, md5=src.archive_md5)
@@ -310,6 +337,7 @@ def _fetch(dataset: str, src: Source, root: Path, missing: list[str]) -> None:
                 except DataError as exc:
                     errors.append(str(exc))
                     wanted = {f: v for f, v in wanted.items() if not v[0].is_file()}
+            _rmdirs(created)
         raise _missing_error(dataset, src, root, list(wanted), "downloading failed: " + " / ".join(errors))
     for i, f in enumerate(missing):
         dest, expected = root / src.directory / f, sums[f"{src.directory}/{f}"]

@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv themselves.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip
+DATA    ?= $(abspath ../shared/datasets)
+PYTEST_ARGS ?=
+
+.PHONY: demo test install bench bench-quick clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first, pinned: a bare `torch` would pull gigabytes of CUDA on a CPU machine.
+$(VENV)/.torch: | $(PY)
+	$(PIP) install -q torch==2.13.0
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/paradigms run supervised
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Writes BENCHMARKS.md (time to accuracy, throughput vs a plain PyTorch loop, matmul peak share).
+bench: install
+	$(PY) benchmarks/bench_supervised.py --data-dir $(DATA) --out BENCHMARKS.md
+
+bench-quick: install
+	$(PY) benchmarks/bench_supervised.py --data-dir $(DATA) --out BENCHMARKS.md --skip-cifar
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
