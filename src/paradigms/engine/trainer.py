@@ -14,7 +14,6 @@ stopped.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -110,7 +109,7 @@ class Trainer:
                    desc=f"{cfg.recipe}:{cfg.dataset}", file=sys.stderr)
         pending: list[tuple[int, dict]] = []
         last_ckpt, t0 = time.monotonic(), time.monotonic()
-        evaluated_at = None
+        evaluated_at, eval_s, first_step = None, 0.0, step
         try:
             while epoch < cfg.train.epochs:
                 for i, batch in enumerate(recipe.batches(epoch, start_batch), start=start_batch):
@@ -118,27 +117,32 @@ class Trainer:
                     step += 1
                     pending.append((step, metrics))
                     bar.update(1)
-                    if len(pending) >= cfg.train.log_every or time.monotonic() - last_ckpt > cfg.train.checkpoint_every_s:
+                    if len(pending) >= cfg.train.log_every:
                         self.flush(pending, log, bar, epoch)
                         pending = []
-                        if time.monotonic() - last_ckpt > cfg.train.checkpoint_every_s:
+                        # the last batch of an epoch is saved by the epoch-end checkpoint, after its evaluation
+                        if i + 1 < per_epoch and self.checkpoint_due(last_ckpt):
                             self.save(epoch, i + 1, step)
                             last_ckpt = time.monotonic()
                 self.flush(pending, log, bar, epoch)
                 pending = []
                 epoch, start_batch = epoch + 1, 0
                 if cfg.train.eval_every and epoch % cfg.train.eval_every == 0:
-                    log.write(step, "eval", recipe.evaluate(), epoch=epoch)
+                    t_eval = time.monotonic()
+                    log.write(step, "eval", recipe.evaluate(), epoch=epoch, time_s=round(t_eval - t0, 3))
                     evaluated_at = step
+                    eval_s += time.monotonic() - t_eval
                 self.save(epoch, 0, step)
                 last_ckpt = time.monotonic()
         finally:
             bar.close()
+        # wall time of the training loop itself (checkpoints and logging included, evaluation not)
+        self.stats = {"steps": step - first_step, "train_s": time.monotonic() - t0 - eval_s}
         final = recipe.evaluate()
         if ctx.is_main:
-            if evaluated_at != step:
-                log.write(step, "eval", final, epoch=epoch)
             elapsed = time.monotonic() - t0
+            if evaluated_at != step:
+                log.write(step, "eval", final, epoch=epoch, time_s=round(elapsed, 3))
             log.write(step, "final", {**final, "time_s": elapsed}, epoch=epoch)
             log.close()
             ckpt.atomic_write_text(self.run_dir / "final.json", json.dumps({**final, "step": step}, indent=1))
@@ -147,6 +151,11 @@ class Trainer:
         ctx.barrier()
         return final
 
+    def checkpoint_due(self, last: float) -> bool:
+        """Rank 0's clock decides, so every rank takes the same branch (DDP collectives must match)."""
+        due = torch.tensor(float(time.monotonic() - last > self.cfg.train.checkpoint_every_s and self.ctx.is_main))
+        return bool(self.ctx.all_reduce(due) > 0)
+
     def flush(self, pending: list[tuple[int, dict]], log: RunLog, bar, epoch: int) -> None:
         """Check the losses since the last flush, reduce the means across ranks, log them."""
         if not pending:
@@ -154,18 +163,18 @@ class Trainer:
         keys = list(pending[0][1])
         values = torch.stack([torch.stack([torch.as_tensor(m[k], dtype=torch.float32).detach().cpu().reshape(())
                                            for k in keys]) for _, m in pending])
-        if "loss" in keys:
-            losses = values[:, keys.index("loss")]
-            bad = (~torch.isfinite(losses)).nonzero()
-            if len(bad):
-                at = pending[int(bad[0])][0]
-                raise NonFiniteLoss(f"non-finite loss ({losses[int(bad[0])].item()}) at step {at}; stopped. "
-                                    f"The last good checkpoint is kept in {self.ckpt_dir}; lower the learning "
-                                    f"rate (optim.lr={getattr(getattr(self.cfg, 'optim', None), 'lr', '?')}) and retry")
-        mean = self.ctx.all_reduce(values.mean(0), "mean")
-        out = {k: float(v) for k, v in zip(keys, mean)}
-        if "loss" in out and not math.isfinite(out["loss"]):  # another rank diverged
-            raise NonFiniteLoss(f"non-finite loss on another rank near step {pending[-1][0]}; stopped")
+        losses = values[:, keys.index("loss")] if "loss" in keys else torch.zeros(1)
+        bad = (~torch.isfinite(losses)).nonzero().flatten()
+        first_bad = pending[int(bad[0])][0] if len(bad) else 0
+        # one collective: the sums of the means, and the first bad step on any rank (every rank stops together)
+        reduced = self.ctx.all_reduce(torch.cat([values.mean(0).nan_to_num(), torch.tensor([float(len(bad) > 0)])]))
+        if reduced[-1] > 0:
+            where = f"at step {first_bad}" if first_bad else f"on another rank, at or before step {pending[-1][0]}"
+            lr = getattr(getattr(self.cfg, "optim", None), "lr", None)
+            hint = f"lower the learning rate (optim.lr={lr}) and retry" if lr is not None else "lower the learning rate"
+            raise NonFiniteLoss(f"non-finite loss {where}; stopped. The last good checkpoint is kept in "
+                                f"{self.ckpt_dir}; {hint}")
+        out = {k: float(v) / self.ctx.world for k, v in zip(keys, reduced[:-1])}
         lr = getattr(self.recipe, "current_lr", None)
         if lr is not None:
             out["lr"] = lr

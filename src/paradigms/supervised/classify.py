@@ -36,6 +36,7 @@ class SupervisedConfig(RecipeConfig):
     augment: list[str] = Field([], description="batched train-time transforms, in order: flip, crop")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     train_size: int | None = Field(None, ge=1, description="use only the first N training images")
+    memory_mb: int = Field(4096, ge=0, description="an image folder larger than this streams from disk")
 
 
 def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -90,13 +91,13 @@ class Supervised(Recipe):
                     "train": {"epochs": 4, "batch_size": 128}}
         if dataset == "cifar10":
             return {"model": {"name": "resnet", "width": 16}, "augment": ["crop", "flip"], "label_smoothing": 0.2,
-                    "optim": {"lr": 0.4, "weight_decay": 5e-4}, "train": {"epochs": 8, "batch_size": 512}}
+                    "optim": {"lr": 0.2, "weight_decay": 5e-4}, "train": {"epochs": 8, "batch_size": 256}}
         return {"model": {"name": "resnet", "width": 16}, "augment": ["crop", "flip"],
                 "train": {"epochs": 10, "batch_size": 128}}
 
     def __init__(self, cfg: SupervisedConfig, ctx):
         super().__init__(cfg, ctx)
-        self.data = data = load_images(cfg.dataset, cfg.data_dir)
+        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
         in_shape = (data.channels, *data.size)
         self.net = build_net(cfg.model, in_shape, data.num_classes).to(ctx.device)
         self.channels_last = is_convolutional(self.net) and ctx.device.type == "cpu"
@@ -207,8 +208,8 @@ def mistakes_figure(images: torch.Tensor, labels: np.ndarray, pred: np.ndarray, 
     wrong = np.flatnonzero(labels != pred)
     conf = probs.max(1).values.numpy()
     wrong = wrong[np.argsort(-conf[wrong])][:n]
-    cols = 8
-    fig, axes = plt.subplots(2, cols, figsize=(cols * 1.3, 3.2))
+    cols, rows = 8, max(1, math.ceil(len(wrong) / 8))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, 1.6 * rows + 0.2), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):

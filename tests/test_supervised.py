@@ -1,0 +1,86 @@
+"""The supervised recipe's pieces: networks, augmentation, schedules, image folders (in memory and streamed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from paradigms import augment
+from paradigms.config import OptimConfig
+from paradigms.errors import UserError
+from paradigms.nets import NetConfig, build_net
+from paradigms.supervised.classify import cross_entropy, lr_at
+
+from .test_engine import config
+from paradigms.engine import Trainer
+
+
+@pytest.mark.parametrize("name,shape", [("mlp", (1, 8, 8)), ("lenet5", (1, 8, 8)), ("lenet5", (1, 28, 28)),
+                                        ("lenet5", (3, 32, 32)), ("resnet", (3, 32, 32)), ("resnet", (1, 8, 8))])
+def test_networks_map_images_to_logits_and_features(name, shape):
+    net = build_net(NetConfig(name=name, width=2), shape, 7)
+    x = torch.randn(5, *shape)
+    assert net(x).shape == (5, 7)
+    assert net.features(x).shape == (5, net.embed_dim)
+    assert len(net.blocks) >= 3
+
+
+def test_crop_and_flip_are_per_sample_and_keep_pixels():
+    torch.manual_seed(0)
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6) + 1
+    flipped = augment.hflip(x, p=1.0)
+    assert torch.equal(flipped, x.flip(3)) and torch.equal(augment.hflip(x, p=0.0), x)
+    crops = augment.pad_crop(x.repeat(50, 1, 1, 1), pad=2)
+    assert crops.shape == (100, 1, 6, 6)
+    # every crop is a shifted window: its non-zero pixels are pixels of the original, in order
+    for c, orig in zip(crops[:4], x.repeat(2, 1, 1, 1)):
+        vals = c[c != 0]
+        assert set(vals.tolist()) <= set(orig.flatten().tolist()) and len(vals) >= 16
+    assert len({tuple(c.flatten().tolist()) for c in crops[::2]}) > 3  # not all the same offset
+    with pytest.raises(UserError, match="unknown augmentation 'flp'"):
+        augment.policy(["flp"])
+
+
+def test_soft_targets_and_schedule():
+    logits = torch.randn(4, 3)
+    y = torch.tensor([0, 2, 1, 1])
+    assert torch.allclose(cross_entropy(logits, y), cross_entropy(logits, torch.eye(3)[y]))
+    cfg = OptimConfig(lr=1.0, schedule="onecycle", warmup=0.25)
+    assert [round(lr_at(s, 100, cfg), 3) for s in (0, 25, 100)] == [0.0, 1.0, 0.0]
+    assert lr_at(50, 100, OptimConfig(lr=1.0, schedule="cosine")) == pytest.approx(0.5)
+
+
+def make_folder(root, n_per_class=12, size=(10, 12)):
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["circles", "squares"]):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            img = rng.integers(0, 60, (size[1], size[0], 3), dtype=np.uint8)
+            img[..., k] += 150  # class k is brighter in channel k: learnable
+            Image.fromarray(img).save(root / name / f"{i}.png")
+
+
+@pytest.mark.parametrize("memory_mb", [4096, 0])
+def test_imagefolder_trains_in_memory_and_streamed(tmp_path, memory_mb):
+    make_folder(tmp_path / "imgs")
+    cfg = config("supervised", ["model.name=mlp", "model.hidden=[16]", "train.epochs=8", "train.batch_size=8",
+                                f"memory_mb={memory_mb}", "train.workers=0", "optim.lr=0.05"],
+                 dataset=f"imagefolder:{tmp_path / 'imgs'}")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    assert (trainer.recipe.data.train_stream is not None) == (memory_mb == 0)
+    final = trainer.fit()
+    assert final["test/acc"] == 1.0
+    assert json.loads((tmp_path / "run" / "final.json").read_text())["test/acc"] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset,floor", [("mnist", 0.96), ("fashion-mnist", 0.78), ("cifar10", 0.35)])
+def test_quick_preset_learns_the_real_datasets(shared_data, tmp_path, dataset, floor):
+    """One short epoch on 10,000 real training images: far above chance (10%) on the full test set."""
+    cfg = config("supervised", ["train.epochs=1", "train_size=10000"], dataset=dataset, data_dir=str(shared_data))
+    final = Trainer(cfg, tmp_path / dataset, progress=False).fit()
+    assert final["test/acc"] > floor
