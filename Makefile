@@ -5,7 +5,7 @@ PIP     := $(PY) -m pip
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench bench-quick clean
+.PHONY: demo test install bench bench-quick bench-augment clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -37,3 +37,7 @@ bench-quick: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Augmentation study (issue 3): low-data CIFAR-10 and Fashion-MNIST, 5 policies x 3 seeds.
+bench-augment: install
+	$(PY) benchmarks/bench_augment.py --data-dir $(DATA) --out BENCHMARKS.md

@@ -70,7 +70,7 @@ def plain_loop(cfg, data, steps: int) -> float:
     torch.manual_seed(0)
     net = build_net(cfg.model, (data.channels, *data.size), data.num_classes).to(memory_format=torch.channels_last)
     opt = make_optimizer(net.parameters(), cfg.optim)
-    aug = augment.policy(cfg.augment)
+    policy = augment.build(cfg.augment, cfg.dataset, data.channels)
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
     x_all, y_all = data.train_x, data.train_y
@@ -79,13 +79,13 @@ def plain_loop(cfg, data, steps: int) -> float:
     t = time.perf_counter()
     for i in range(steps):
         idx = torch.randint(0, len(x_all), (b,))
-        x = (x_all[idx].float() / 255 - mean) / std
-        if aug is not None:
-            x = aug(x)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x, y = x_all[idx].float() / 255, y_all[idx]
+        if policy:
+            x, y = policy(x, y, data.num_classes)
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:
             g["lr"] = lr_at(i, steps, cfg.optim)
-        loss = F.cross_entropy(net(x), y_all[idx], label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(net(x), y, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -96,7 +96,7 @@ def engine_loop(cfg, steps: int, workdir: Path, k: int) -> float:
     """The engine running the recipe for ``steps`` steps (logging and checkpoints included); images/s."""
     n = steps * cfg.train.batch_size
     run_cfg = cfg.model_copy(update={"train_size": n, "train": cfg.train.model_copy(update={"epochs": 1, "eval_every": 0})})
-    trainer = Trainer(run_cfg, workdir / f"thr-{k}", progress=False)
+    trainer = Trainer(run_cfg, workdir / f"thr-{cfg.dataset}-{k}", progress=False)
     trainer.fit()
     return trainer.stats["steps"] * cfg.train.batch_size / trainer.stats["train_s"]
 
@@ -113,6 +113,7 @@ def step_flops(cfg, data) -> float:
 
 
 def throughput(dataset: str, data_dir: str | None, workdir: Path, steps: int, rounds: int, peak: float) -> dict:
+    from paradigms import augment
     from paradigms.data import load_images
 
     cfg = configlib.resolve(recipes.get("supervised"), "quick", None, [], {"dataset": dataset, "data_dir": data_dir})
@@ -125,7 +126,7 @@ def throughput(dataset: str, data_dir: str | None, workdir: Path, steps: int, ro
     best_plain, best_ours = max(plain), max(ours)
     flops = step_flops(cfg, data)
     return {"dataset": dataset, "model": f"{cfg.model.name} (width {cfg.model.width})", "batch": cfg.train.batch_size,
-            "augment": ", ".join(cfg.augment) or "none", "plain": best_plain, "ours": best_ours,
+            "augment": repr(augment.build(cfg.augment, cfg.dataset, data.channels)), "plain": best_plain, "ours": best_ours,
             "ratio": best_ours / best_plain, "gflop_step": flops / 1e9,
             "achieved_gflops": flops * best_ours / cfg.train.batch_size / 1e9,
             "peak_share": flops * best_ours / cfg.train.batch_size / 1e9 / peak}
@@ -184,8 +185,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--skip-cifar", action="store_true")
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("PARADIGMS_PROGRESS", "0")
     have_data = args.data_dir and Path(args.data_dir, "mnist").is_dir()

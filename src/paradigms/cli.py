@@ -95,6 +95,65 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder")]) -> Non
     typer.echo(f"report: {report_run(run_dir)}")
 
 
+@app.command("augment")
+def augment_cmd(
+    image: Annotated[Optional[Path], typer.Argument(help="an image file (or use --dataset and --index)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="take the image from this dataset instead of a file")] = None,
+    index: Annotated[int, typer.Option(help="which training image of --dataset")] = 0,
+    data_dir: Annotated[Optional[str], typer.Option(help="data root (else $PARADIGMS_DATA, else the user cache)")] = None,
+    n: Annotated[int, typer.Option("--n", min=1, max=100, help="how many augmented versions")] = 18,
+    sheet: Annotated[bool, typer.Option(help="one labelled row per transform family instead of the grid")] = False,
+    policy: Annotated[Optional[str], typer.Option(help="a policy as YAML, e.g. '[rotate, {cutout: {size: 8}}]'")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    out: Annotated[Path, typer.Option(help="the PNG to write")] = Path("augment.png"),
+) -> None:
+    """Draw one image and N augmented versions, each labelled with what was done (or --sheet)."""
+    import torch
+    import yaml
+
+    from .augment import build
+    from .augment import figures as F
+    from .data.images import read_image
+
+    torch.manual_seed(seed)
+    if (image is None) == (dataset is None):
+        raise UserError("give an image file or --dataset D [--index I], not both")
+    partners = None
+    if dataset is not None:
+        from .data import load_images
+
+        data = load_images(dataset, data_dir)
+        x = data.train_x if data.train_x is not None else None
+        if x is None:
+            raise UserError(f"dataset {dataset!r} is streamed from disk; give one of its image files instead")
+        if not 0 <= index < len(x):
+            raise UserError(f"--index {index} is out of range: {dataset} has {len(x)} training images (0..{len(x) - 1})")
+        img = x[index].float() / 255
+        partners = x[torch.randperm(len(x))[:8]].float() / 255
+        title = f"{dataset} #{index} ({data.classes[int(data.train_y[index])]})"
+    else:
+        img = read_image(image)
+        title = image.name
+    if partners is None:  # a lone file mixes with mirrored and rotated copies of itself
+        partners = torch.stack([img.flip(2), img.flip(1), img.flip(1).flip(2)])
+    if sheet:
+        fig = F.sheet_figure(img, partners)
+    else:
+        spec = None
+        if policy is not None:
+            try:
+                spec = yaml.safe_load(policy)
+            except yaml.YAMLError:
+                raise UserError(f"--policy {policy!r} is not valid YAML; e.g. '[rotate, {{cutout: {{size: 8}}}}]'") from None
+            if not isinstance(spec, list):
+                spec = [spec]
+        pol = build(spec, dataset or "", img.shape[0]) if spec else None
+        fig = F.grid_figure(img, n, pol, title=f"{title}: 1 image => {n} training images")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130, bbox_inches="tight")
+    typer.echo(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)

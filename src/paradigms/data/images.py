@@ -133,6 +133,21 @@ def _decode(path: str, mode: str, size: tuple[int, int]) -> np.ndarray:
     return a[None].copy() if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
+def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
+    """One image file as float (C, H, W) in [0, 1]: greyscale files give 1 channel, others RGB."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"cannot read image {path}: no such file")
+    try:
+        with Image.open(path) as im:
+            mode, size = ("L" if im.mode in ("1", "L", "I;16", "I", "F") else "RGB"), (im.height, im.width)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on a damaged file
+        raise DataError(f"cannot read image {path}: {exc}") from None
+    return torch.from_numpy(_decode(str(path), mode, size)).float() / 255
+
+
 def _stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact per-channel mean and (population) std of uint8 (N, C, H, W) pixels scaled to [0, 1]."""
     values = np.arange(256, dtype=np.float64) / 255.0

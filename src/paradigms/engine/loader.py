@@ -31,24 +31,37 @@ def index_batches(n: int, batch_size: int, seed: int, epoch: int, *, shuffle: bo
 
 
 class Normalize:
-    """uint8 (N, C, H, W) -> float, (x/255 - mean)/std, as one multiply-add."""
+    """uint8 (N, C, H, W) -> float, (x/255 - mean)/std, as one multiply-add.
+
+    With augmentation the two halves run apart: ``unit`` (x/255, for the transforms, which work on
+    [0, 1] images), then ``standardize``.
+    """
 
     def __init__(self, mean, std, device, channels_last: bool = False):
-        std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        self.scale, self.shift = 1.0 / (255.0 * std), -mean / std
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.scale, self.shift = 1.0 / (255.0 * self.std), -self.mean / self.std
         self.channels_last = channels_last
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.addcmul(self.shift, x.float(), self.scale)
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layout(torch.addcmul(self.shift, x.float(), self.scale))
+
+    @staticmethod
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        return x.float().mul_(1.0 / 255)
+
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layout((x - self.mean) / self.std)
 
 
 class ImageLoader:
     """Batches of (normalised float images, labels) on ``device`` from uint8 tensors or a Dataset."""
 
     def __init__(self, x: torch.Tensor | None, y: torch.Tensor | None, *, batch_size: int, device,
-                 normalize: Normalize, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
+                 normalize, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
                  rank: int = 0, world: int = 1, stream: Dataset | None = None, workers: int = 2):
         self.stream, self.workers = stream, workers
         self.n = len(stream) if stream is not None else len(x)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from .. import augment
+from ..augment import figures as augment_figures
 from ..config import OptimConfig, RecipeConfig
 from ..data import load_images
 from ..engine import ImageLoader, Normalize
@@ -33,7 +34,8 @@ class SupervisedConfig(RecipeConfig):
     dataset: str = "digits"
     model: NetConfig = NetConfig()
     optim: OptimConfig = OptimConfig()
-    augment: list[str] = Field([], description="batched train-time transforms, in order: flip, crop")
+    augment: list[str | dict[str, dict | None]] = Field(
+        [], description="train-time augmentation policy, e.g. [standard, cutout, mixup] (see paradigms.augment)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     train_size: int | None = Field(None, ge=1, description="use only the first N training images")
     memory_mb: int = Field(4096, ge=0, description="an image folder larger than this streams from disk")
@@ -106,21 +108,20 @@ class Supervised(Recipe):
         self.modules = {"model": self.net}
         self.train_net = ctx.distribute(self.net)
         self.optimizers = {"opt": make_optimizer(self.net.parameters(), cfg.optim)}
-        self.augment = augment.policy(cfg.augment)
-        norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last and self.augment is None)
-        self.to_memory_format = (lambda x: x.contiguous(memory_format=torch.channels_last)) if self.channels_last else None
+        self.augment = augment.build(cfg.augment, cfg.dataset, data.channels)
+        self.norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last)
         x, y = data.train_x, data.train_y
         if cfg.train_size is not None and x is not None:
             x, y = x[: cfg.train_size], y[: cfg.train_size]
-        common = dict(device=ctx.device, normalize=norm, seed=cfg.seed, rank=ctx.rank, world=ctx.world,
+        common = dict(device=ctx.device, normalize=self.norm.unit if self.augment else self.norm, seed=cfg.seed,
+                      rank=ctx.rank, world=ctx.world,
                       workers=cfg.train.workers)
         self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
-        eval_norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last)
         self.test_loader = ImageLoader(data.test_x, data.test_y, batch_size=1024, shuffle=False, drop_last=False,
-                                       stream=data.test_stream, **{**common, "normalize": eval_norm})
+                                       stream=data.test_stream, **{**common, "normalize": self.norm})
         # figures are drawn by rank 0 alone, over the whole test set
         self.figure_loader = ImageLoader(data.test_x, data.test_y, batch_size=1024, shuffle=False, drop_last=False,
-                                         stream=data.test_stream, **{**common, "normalize": eval_norm, "world": 1, "rank": 0})
+                                         stream=data.test_stream, **{**common, "normalize": self.norm, "world": 1, "rank": 0})
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
         self.current_lr = lr_at(0, self.total_steps, cfg.optim)
 
@@ -133,10 +134,9 @@ class Supervised(Recipe):
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         x, y = batch
-        if self.augment is not None:
-            x = self.augment(x)
-            if self.to_memory_format:
-                x = self.to_memory_format(x)
+        if self.augment:  # on [0, 1] images, then standardised
+            x, y = self.augment(x, y, self.data.num_classes)
+            x = self.norm.standardize(x)
         opt = self.optimizers["opt"]
         self.current_lr = lr_at(step, self.total_steps, self.cfg.optim)
         for g in opt.param_groups:
@@ -177,9 +177,19 @@ class Supervised(Recipe):
         logits, labels, _ = self.predict(self.figure_loader)
         pred = logits.argmax(1).cpu().numpy()
         labels = labels.cpu().numpy()
+        if self.augment:
+            yield "augmented_batch", self.augmented_batch_figure()
         yield "confusion", confusion_figure(labels, pred, self.data.classes)
         if self.data.test_x is not None:
             yield "mistakes", mistakes_figure(self.data.test_x, labels, pred, logits.softmax(1).cpu(), self.data.classes)
+
+    def augmented_batch_figure(self):
+        """The first training batch through the policy, each image labelled with what was done."""
+        with torch.random.fork_rng(devices=[]):  # drawing the figure leaves the training stream alone
+            torch.manual_seed(self.cfg.seed)
+            x, y = next(iter(self.train_loader.epoch(0)))
+            x, _, labels = self.augment.trace(x[:16], y[:16], self.data.num_classes)
+        return augment_figures.batch_figure(x, labels)
 
 
 def confusion_figure(labels: np.ndarray, pred: np.ndarray, classes: list[str]):

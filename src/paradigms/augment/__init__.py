@@ -1,0 +1,19 @@
+"""Data augmentation: the one place it lives. Batched transforms of image tensors (N, C, H, W) with
+values in [0, 1], on CPU or GPU, random per sample and reproducible under a seed, built on kornia.
+
+    x' = t_k( ... t_1(x) )        t_i drawn per sample: geometry (rotate, scale, resized_crop,
+                                  crop, flip), colour (brightness, contrast, saturation, hue,
+                                  greyscale, blur), erasing (cutout)
+    (x', y') = mix(x', y)         mixup or CutMix: the targets become probability vectors
+
+A policy is written in a recipe's config (``augment: [standard, cutout, mixup]``, see
+:mod:`.policy`); the training loop applies it before normalisation. ``paradigms augment IMAGE``
+draws the lecture's pictures (:mod:`.figures`).
+"""
+
+from .mix import MIXES, CutMix, Mix, Mixup, soft
+from .policy import NAMES, STANDARD, Policy, build, standard
+from .transforms import TRANSFORMS, Transform
+
+__all__ = ["MIXES", "NAMES", "STANDARD", "TRANSFORMS", "CutMix", "Mix", "Mixup", "Policy", "Transform", "build",
+           "soft", "standard"]

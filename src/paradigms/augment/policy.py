@@ -1,0 +1,127 @@
+"""A policy: the transforms named in a config, in order, then at most one label-mixing transform.
+
+Written in any recipe's config as a list of names or ``{name: {parameters}}``::
+
+    augment: [standard, {cutout: {size: 16}}, mixup]     # or on the command line:
+    --set 'augment=[crop, flip, {cutout: {size: 8}}]'
+
+``standard`` expands to the dataset's usual policy (pad-crop + flip for CIFAR-10; no flips for
+digits, where a mirrored 2 is no 2). Unknown names, out-of-range parameters and colour transforms
+on greyscale data fail with one line saying which and why.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import ValidationError
+
+from ..errors import UserError, unknown
+from .mix import MIXES, Mix
+from .transforms import TRANSFORMS, Transform
+
+STANDARD = {
+    "cifar10": ["crop", "flip"],
+    "fashion-mnist": ["crop", "flip"],
+    "olivetti-faces": ["crop", "flip"],
+    "digits": ["crop"],
+    "mnist": ["crop"],
+}
+DEFAULT_STANDARD = ["resized_crop", "flip"]
+NAMES = sorted([*TRANSFORMS, *MIXES, "standard"])
+
+Spec = str | dict
+
+
+def standard(dataset: str) -> list[str]:
+    return list(STANDARD.get(dataset.lower(), DEFAULT_STANDARD))
+
+
+def parse(item: Spec) -> tuple[str, dict]:
+    if isinstance(item, str):
+        return item.strip(), {}
+    if isinstance(item, dict) and len(item) == 1:
+        (name, params), = item.items()
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise UserError(f"augment {name}: parameters must be a mapping, e.g. {{{name}: {{p: 0.5}}}}")
+        return str(name), params
+    raise UserError(f"augment entry {item!r}: write a name (flip) or one name with parameters ({{cutout: {{size: 8}}}})")
+
+
+def make(name: str, params: dict) -> Transform:
+    cls = TRANSFORMS.get(name) or MIXES.get(name)
+    if cls is None:
+        raise unknown("augmentation", name, NAMES)
+    try:
+        return cls(**params)
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            valid = ", ".join(cls.Config.model_fields)
+            raise UserError(f"augment {name}: unknown parameter {key!r}; valid: {valid}") from None
+        field = cls.Config.model_fields.get(key)
+        bounds = []
+        for m in getattr(field, "metadata", []) or []:
+            for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+                if getattr(m, attr, None) is not None:
+                    bounds.append(f"{sym} {getattr(m, attr)}")
+        rng = f" (valid: {' and '.join(bounds)})" if bounds else ""
+        raise UserError(f"augment {name}.{key} = {e.get('input')!r}: {e['msg']}{rng}") from None
+
+
+class Policy:
+    """Apply ``transforms`` in order, then one of ``mixes`` (chosen at random per batch)."""
+
+    def __init__(self, transforms: list[Transform], mixes: list[Mix]):
+        self.transforms, self.mixes = transforms, mixes
+
+    def __bool__(self) -> bool:
+        return bool(self.transforms or self.mixes)
+
+    def __repr__(self) -> str:
+        return " -> ".join(repr(t) for t in [*self.transforms, *self.mixes]) or "none"
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [0, 1] and labels -> augmented images and labels (soft when a mix ran)."""
+        return self.trace(x, y, num_classes, describe=False)[:2]
+
+    def trace(self, x, y, num_classes: int, describe: bool = True):
+        """Like calling the policy, and also say what was done to each image."""
+        n, _, h, w = x.shape
+        notes = [[] for _ in range(n)] if describe else None
+        for t in self.transforms:
+            p = t.sample(n, h, w, x.device)
+            x = t(x, p)
+            if describe:
+                for i in range(n):
+                    notes[i].append(t.describe(p, i))
+        if self.mixes:
+            m = self.mixes[int(torch.randint(len(self.mixes), ()))] if len(self.mixes) > 1 else self.mixes[0]
+            p = m.sample(n, h, w, x.device)
+            x, y = m.mix(x, y, num_classes, p)
+            if describe:
+                for i in range(n):
+                    notes[i].append(m.describe(p, i))
+        labels = [", ".join(s for s in note if s) or "unchanged" for note in notes] if describe else None
+        return x, y, labels
+
+
+def build(spec: list[Spec] | None, dataset: str = "", channels: int = 3) -> Policy:
+    """A :class:`Policy` from a config list (see the module docstring)."""
+    transforms, mixes = [], []
+    for item in spec or []:
+        name, params = parse(item)
+        if name == "standard":
+            if params:
+                raise UserError("augment standard takes no parameters; list its transforms to tune them")
+            for n in standard(dataset):
+                transforms.append(make(n, {}))
+            continue
+        t = make(name, params)
+        if t.colour_only and channels != 3:
+            raise UserError(f"augment {name} needs colour (3-channel) images; dataset {dataset!r} has "
+                            f"{channels} channel(s): drop {name} from augment")
+        (mixes if isinstance(t, Mix) else transforms).append(t)
+    return Policy(transforms, mixes)

@@ -1,0 +1,194 @@
+"""Each transform does what it must; policies parse, fail clearly, and run inside a recipe."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paradigms import augment
+from paradigms.augment import TRANSFORMS, CutMix, Mixup, build
+from paradigms.errors import UserError
+
+from .test_cli import error_line, run_cli
+
+
+def images(n=6, c=3, h=16, w=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, c, h, w, generator=g)
+
+
+def test_greyscale_has_equal_channels():
+    out = TRANSFORMS["greyscale"](p=1.0)(images())
+    assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
+    assert not torch.allclose(images()[:, 0], images()[:, 1])
+
+
+def test_rotation_by_zero_is_the_identity_and_by_90_is_not():
+    x = images()
+    rot = TRANSFORMS["rotate"]()
+    assert torch.allclose(rot.apply(x, {"angle": torch.zeros(6)}), x, atol=1e-5)
+    assert not torch.allclose(rot.apply(x, {"angle": torch.full((6,), 90.0)}), x, atol=1e-2)
+    # 90 degrees exactly is a transpose-and-flip of the pixel grid (kornia: counter-clockwise)
+    r90 = rot.apply(x, {"angle": torch.full((6,), 90.0)})
+    assert torch.allclose(r90, torch.rot90(x, 1, (2, 3)), atol=1e-4)
+
+
+def test_mixup_with_lambda_one_returns_the_input():
+    x, y = images(), torch.tensor([0, 1, 2, 0, 1, 2])
+    params = {"lam": torch.tensor(1.0), "perm": torch.randperm(6), "on": torch.ones(6, dtype=torch.bool)}
+    mx, my = Mixup().mix(x, y, 3, params)
+    assert torch.equal(mx, x) and torch.equal(my, torch.eye(3)[y])
+    params["lam"] = torch.tensor(0.25)
+    mx, my = Mixup().mix(x, y, 3, params)
+    assert torch.allclose(mx, 0.25 * x + 0.75 * x[params["perm"]])
+    assert torch.allclose(my.sum(1), torch.ones(6))
+
+
+def test_mixup_lambda_follows_beta_alpha():
+    torch.manual_seed(0)
+    lams = torch.stack([augment.mix.beta(1.0, "cpu") for _ in range(4000)])
+    assert abs(lams.mean() - 0.5) < 0.02 and abs(lams.var() - 1 / 12) < 0.01  # Beta(1,1) = U(0,1)
+    lams = torch.stack([augment.mix.beta(0.2, "cpu") for _ in range(4000)])
+    assert ((lams < 0.1) | (lams > 0.9)).float().mean() > 0.6  # small alpha: mostly near 0 or 1
+
+
+def test_cutout_zeroes_exactly_one_square_of_the_given_size():
+    x = torch.ones(50, 1, 20, 20)
+    out = TRANSFORMS["cutout"](size=6, inside=True)(x)
+    for img in out[:, 0]:
+        zeros = (img == 0).nonzero()
+        assert len(zeros) == 36
+        (r0, c0), (r1, c1) = zeros.min(0).values, zeros.max(0).values
+        assert (r1 - r0 + 1, c1 - c0 + 1) == (6, 6)
+    # as in the paper, the default centre may sit near the border: a clipped square, never more
+    out = TRANSFORMS["cutout"](size=6)(x)
+    counts = (out == 0).flatten(1).sum(1)
+    assert (counts <= 36).all() and (counts < 36).any() and (counts > 0).all()
+
+
+def test_hue_shift_keeps_brightness():
+    x = images()
+    out = TRANSFORMS["hue"](strength=0.3, p=1.0)(x)
+    assert torch.allclose(out.max(1).values, x.max(1).values, atol=1e-4)  # HSV value = max(R, G, B)
+    assert not torch.allclose(out, x, atol=1e-2)
+
+
+def test_colour_factors_of_one_are_identities_and_saturation_zero_is_grey():
+    x = images()
+    one = {"f": torch.ones(6)}
+    for name in ("brightness", "contrast", "saturation"):
+        assert torch.allclose(TRANSFORMS[name]().apply(x, one), x, atol=1e-5), name
+    grey = TRANSFORMS["saturation"]().apply(x, {"f": torch.zeros(6)})
+    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-5)
+    low = TRANSFORMS["contrast"]().apply(x, {"f": torch.full((6,), 0.2)})
+    assert low.std() < x.std() * 0.5
+
+
+def test_blur_grows_with_sigma_and_flip_crop_geometry():
+    x = images(c=1, h=24, w=24)
+    blur = TRANSFORMS["blur"](low=0.5, high=3.0)
+    weak = blur.apply(x, {"sigma": torch.full((6,), 0.6)})
+    strong = blur.apply(x, {"sigma": torch.full((6,), 2.5)})
+    assert x.std() > weak.std() > strong.std()
+    assert torch.equal(TRANSFORMS["flip"]().apply(TRANSFORMS["flip"]().apply(x, {}), {}), x)
+    crop = TRANSFORMS["crop"](pad=3)
+    zero = {"dy": torch.zeros(6, dtype=torch.long), "dx": torch.zeros(6, dtype=torch.long)}
+    assert torch.equal(crop.apply(x, zero), x)
+    shifted = crop.apply(x, {"dy": torch.zeros(6, dtype=torch.long), "dx": torch.full((6,), 2)})
+    assert torch.equal(shifted[..., :-2], x[..., 2:]) and (shifted[..., -2:] == 0).all()
+
+
+def test_resized_crop_of_the_whole_image_is_the_identity():
+    x = images()
+    box = torch.tensor([[0.0, 0.0, 16.0, 16.0]]).repeat(6, 1)
+    assert torch.allclose(TRANSFORMS["resized_crop"]().apply(x, {"box": box}), x, atol=1e-5)
+
+
+def test_cutmix_labels_weigh_the_exact_kept_area():
+    torch.manual_seed(1)
+    x, y = images(n=8), torch.arange(8) % 4
+    cm = CutMix()
+    p = cm.sample(8, 16, 16, "cpu")
+    mx, my = cm.mix(x, y, 4, p)
+    y0, y1, x0, x1 = p["box"].tolist()
+    kept = 1 - (y1 - y0) * (x1 - x0) / 256
+    assert torch.equal(mx[..., y0:y1, x0:x1], x[p["perm"]][..., y0:y1, x0:x1])
+    assert torch.allclose(my.sum(1), torch.ones(8))
+    assert torch.allclose(my.gather(1, y.view(-1, 1)).squeeze(1)[p["perm"] != torch.arange(8)].min(),
+                          torch.tensor(kept), atol=1e-6) or kept == 1.0
+
+
+def test_same_seed_same_batch_other_seed_other_batch():
+    spec = ["rotate", "scale", "resized_crop", "crop", "flip", "brightness", "contrast", "saturation", "hue",
+            {"greyscale": {"p": 0.5}}, {"blur": {"p": 0.5}}, "cutout", "mixup"]
+    pol = build(spec, "cifar10", 3)
+    x, y = images(n=16), torch.arange(16) % 10
+
+    def run(seed):
+        torch.manual_seed(seed)
+        return pol(x, y, 10)
+
+    (a, ya), (b, yb), (c, _) = run(5), run(5), run(6)
+    assert torch.equal(a, b) and torch.equal(ya, yb) and not torch.equal(a, c)
+    assert a.shape == x.shape and ya.shape == (16, 10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
+def test_cpu_and_gpu_agree():
+    pol = build(["rotate", "scale", "crop", "flip", "brightness", "contrast", "hue", "blur", "cutout"], "cifar10", 3)
+    x = images(n=8)
+    params = [t.sample(8, 16, 16, "cpu") for t in pol.transforms]
+    a, b = x, x.cuda()
+    for t, p in zip(pol.transforms, params):
+        a, b = t(a, p), t(b, {k: v.cuda() for k, v in p.items()})
+    assert torch.allclose(a, b.cpu(), atol=1e-4)
+
+
+def test_standard_policies():
+    assert [t.name for t in build(["standard"], "cifar10", 3).transforms] == ["crop", "flip"]
+    assert "flip" not in [t.name for t in build(["standard"], "digits", 1).transforms]
+    assert not build([], "cifar10", 3)
+
+
+def test_bad_policies_fail_with_one_clear_line():
+    with pytest.raises(UserError, match="unknown augmentation 'rotat'; did you mean 'rotate'"):
+        build(["rotat"])
+    with pytest.raises(UserError, match=r"augment cutout.size = 0.*valid: >= 1"):
+        build([{"cutout": {"size": 0}}])
+    with pytest.raises(UserError, match=r"augment rotate.degrees = 400.*<= 180"):
+        build([{"rotate": {"degrees": 400}}])
+    with pytest.raises(UserError, match="unknown parameter 'sigma'"):
+        build([{"cutout": {"sigma": 1}}])
+    with pytest.raises(UserError, match="hue needs colour .* 'mnist' has 1 channel"):
+        build(["hue"], "mnist", 1)
+
+
+def test_cli_rejects_hue_on_greyscale_digits(capsys):
+    line = error_line(capsys, "run", "supervised", "--set", "augment=[crop, hue]")
+    assert "hue needs colour" in line and "digits" in line
+
+
+def test_augment_command_draws_the_grid_and_the_sheet(capsys, tmp_path):
+    from PIL import Image
+
+    code, out, err = run_cli(capsys, "augment", "--dataset", "digits", "--index", "3", "--out", str(tmp_path / "g.png"))
+    assert code == 0, err
+    assert Image.open(tmp_path / "g.png").size[0] > 600
+    img = (images(n=1, h=40, w=48)[0].permute(1, 2, 0) * 255).byte().numpy()
+    Image.fromarray(img).save(tmp_path / "cat.png")
+    code, _, err = run_cli(capsys, "augment", str(tmp_path / "cat.png"), "--sheet", "--out", str(tmp_path / "s.png"))
+    assert code == 0, err and (tmp_path / "s.png").is_file()
+    code, _, err = run_cli(capsys, "augment", str(tmp_path / "cat.png"), "--n", "5", "--policy", "[rotate, {cutout: {size: 8}}]",
+                           "--out", str(tmp_path / "p.png"))
+    assert code == 0, err
+    assert "out of range" in error_line(capsys, "augment", "--dataset", "digits", "--index", "99999")
+    assert "cannot" in error_line(capsys, "augment", str(tmp_path / "missing.png"))
+
+
+def test_a_policy_trains_inside_the_supervised_recipe(tmp_path, capsys):
+    run = tmp_path / "aug"
+    code, _, err = run_cli(capsys, "run", "supervised", "--quiet", "--out", str(run), "--set", "train.epochs=2",
+                           "--set", "augment=[standard, {cutout: {size: 3}}, mixup, cutmix]")
+    assert code == 0, err
+    assert (run / "figures" / "augmented_batch.png").is_file()
+    assert "augmented_batch" in (run / "report.html").read_text()
