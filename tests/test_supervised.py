@@ -9,9 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paradigms import augment
 from paradigms.config import OptimConfig
-from paradigms.errors import UserError
 from paradigms.nets import NetConfig, build_net
 from paradigms.supervised.classify import cross_entropy, lr_at
 
@@ -27,22 +25,6 @@ def test_networks_map_images_to_logits_and_features(name, shape):
     assert net(x).shape == (5, 7)
     assert net.features(x).shape == (5, net.embed_dim)
     assert len(net.blocks) >= 3
-
-
-def test_crop_and_flip_are_per_sample_and_keep_pixels():
-    torch.manual_seed(0)
-    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6) + 1
-    flipped = augment.hflip(x, p=1.0)
-    assert torch.equal(flipped, x.flip(3)) and torch.equal(augment.hflip(x, p=0.0), x)
-    crops = augment.pad_crop(x.repeat(50, 1, 1, 1), pad=2)
-    assert crops.shape == (100, 1, 6, 6)
-    # every crop is a shifted window: its non-zero pixels are pixels of the original, in order
-    for c, orig in zip(crops[:4], x.repeat(2, 1, 1, 1)):
-        vals = c[c != 0]
-        assert set(vals.tolist()) <= set(orig.flatten().tolist()) and len(vals) >= 16
-    assert len({tuple(c.flatten().tolist()) for c in crops[::2]}) > 3  # not all the same offset
-    with pytest.raises(UserError, match="unknown augmentation 'flp'"):
-        augment.policy(["flp"])
 
 
 def test_soft_targets_and_schedule():
