@@ -32,6 +32,7 @@ from paradigms import augment  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from paradigms.engine import Trainer  # noqa: E402
+from sections import write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench:augment:begin -->", "<!-- bench:augment:end -->"
 HERE = Path(__file__).resolve().parent
@@ -172,13 +173,7 @@ def main() -> None:
                   f"({step * 1000:.0f} ms for a batch of 256).", END]
     section = "\n".join(lines) + "\n"
     out = Path(args.out)
-    text = out.read_text() if out.is_file() else "# Benchmarks\n\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
+    write_section(out, BEGIN, END, section)
     print(f"wrote {out}")
 
 

@@ -29,6 +29,7 @@ from paradigms import config as configlib
 from paradigms import recipes
 from paradigms.engine import Trainer
 from paradigms.engine.runlog import read_metrics
+from sections import write_section
 
 TARGETS = {"digits": 0.97, "mnist": 0.99, "cifar10": 0.75}
 BEGIN, END = "<!-- bench:supervised:begin -->", "<!-- bench:supervised:end -->"
@@ -162,16 +163,6 @@ def render(machine: dict, tta: list[dict], thr: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.is_file() else "# Benchmarks\n\nEvery number here was printed by the command given beside it.\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -210,7 +201,7 @@ def main() -> None:
             tta.append(r)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    write_section(Path(args.out), render(machine, tta, thr))
+    write_section(Path(args.out), BEGIN, END, render(machine, tta, thr))
     print(f"wrote {args.out}")
 
 
