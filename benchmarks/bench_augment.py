@@ -124,11 +124,13 @@ def table(res: dict[str, list[float]]) -> list[str]:
 
 
 def verdict(res: dict[str, list[float]]) -> str:
+    """Against the papers' expected direction: standard > none, and each extra > standard."""
     m = {k: statistics.mean(v) for k, v in res.items()}
-    parts = [f"standard beats none by {m['standard'] - m['none']:+.1%}"]
+    d = m["standard"] - m["none"]
+    parts = [f"standard vs none {d:+.1%} ({'as expected' if d > 0 else 'NOT the expected direction'})"]
     for extra in ("cutout", "mixup", "cutmix"):
         d = m[f"standard + {extra}"] - m["standard"]
-        parts.append(f"{extra} {'adds' if d > 0 else 'does not add'} {d:+.1%} on top")
+        parts.append(f"{extra} on top of standard {d:+.1%} ({'adds' if d > 0 else 'does not add'})")
     return "; ".join(parts) + "."
 
 
