@@ -234,16 +234,18 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None, 
                 raise DataError(f"download of {url} has {name} {got.hexdigest()}, expected {expected}; "
                                 f"nothing was written to {dest}; the server may have changed the file: "
                                 "get the official file by hand and put it there")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        _publish(tmp, dest)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         _rmdirs(created)
         raise
     return dest
+
+
+def _publish(tmp: str | os.PathLike[str], dest: Path) -> None:
+    """Move a fully written, verified temporary file onto its final name in one atomic rename."""
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, dest)
 
 
 def _extract(archive: Path, wanted: Mapping[str, tuple[Path, str]], url: str) -> None:
@@ -270,13 +272,9 @@ def _extract(archive: Path, wanted: Mapping[str, tuple[Path, str]], url: str) ->
             if h.hexdigest() != expected:
                 raise DataError(f"{suffix} in {url} has sha256 {h.hexdigest()}, expected {expected}; "
                                 f"nothing was written to {dest}; get the official file by hand and put it there")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+            _publish(tmp, dest)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            Path(tmp).unlink(missing_ok=True)
             raise
         done.add(suffix)
 
