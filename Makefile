@@ -5,7 +5,7 @@ PIP     := $(PY) -m pip
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench bench-quick bench-augment clean
+.PHONY: demo test install bench bench-quick bench-augment bench-transfer clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -41,3 +41,10 @@ clean:
 # Augmentation study (issue 3): low-data CIFAR-10 and Fashion-MNIST, 5 policies x 3 seeds.
 bench-augment: install
 	$(PY) benchmarks/bench_augment.py --data-dir $(DATA) --out BENCHMARKS.md
+
+# Yosinski et al. 2014 on MNIST halves, few labels, probe vs fine-tune
+# (CIFAR-10 halves: make bench-transfer DATASET=cifar10 TRANSFER_ARGS="--seeds 1 --few-seeds 3")
+DATASET ?= mnist
+TRANSFER_ARGS ?= --seeds 2 --few-seeds 3 --epochs 2
+bench-transfer: install
+	$(PY) benchmarks/bench_transfer.py --data-dir $(DATA) --dataset $(DATASET) $(TRANSFER_ARGS) --out BENCHMARKS.md

@@ -1,14 +1,14 @@
 """`make bench-augment`: does augmentation help, as the papers found? Results into BENCHMARKS.md.
 
 1. Low-data CIFAR-10 (the first 5,000 training images, the full test set), the quick preset's
-   ResNet (width 16) and budget, 3 seeds: no augmentation, the standard policy (pad-crop + flip),
+   ResNet (width 16) trained with the papers' recipe (PROTOCOL below), 3 seeds: no augmentation, the standard policy (pad-crop + flip),
    standard + Cutout (16x16, DeVries & Taylor 2017), standard + Mixup (alpha 1, Zhang et al. 2018),
    standard + CutMix (alpha 1, Yun et al. 2019). Mean +- std, a table and a bar chart.
 2. The same on Fashion-MNIST with 1,000 training images (LeNet-5, cutout 14x14).
 3. Throughput: augmenting a CIFAR-10 batch of 256 on this machine, images/s per transform and for
    the standard policy, and the share of a training step that the standard policy takes.
 
-Usage: python benchmarks/bench_augment.py [--data-dir ../shared/datasets] [--seeds 3] [--epochs 25]
+Usage: python benchmarks/bench_augment.py [--data-dir ../shared/datasets] [--seeds 3] [--epochs 40] [--fashion-epochs 200]
 """
 
 from __future__ import annotations
@@ -43,8 +43,15 @@ def policies(cutout: int) -> dict[str, list]:
             "standard + mixup": ["standard", "mixup"], "standard + cutmix": ["standard", "cutmix"]}
 
 
+# The papers' training recipe (Cutout: DeVries & Taylor 2017; Mixup: Zhang et al. 2018), the same for every policy:
+# SGD with Nesterov momentum 0.9, lr 0.1, weight decay 5e-4, batch 128, plain cross-entropy (no label smoothing,
+# which would be a second regulariser on the targets), a cosine schedule in place of their step decay.
+PROTOCOL = ["optim.name=sgd", "optim.lr=0.1", "optim.momentum=0.9", "optim.nesterov=true",
+            "optim.weight_decay=5e-4", "optim.schedule=cosine", "train.batch_size=128", "label_smoothing=0"]
+
+
 def one_run(dataset, data_dir, policy, seed, train_size, epochs, workdir) -> float:
-    sets = [f"train_size={train_size}", f"train.epochs={epochs}", "train.eval_every=0"]
+    sets = [*PROTOCOL, f"train_size={train_size}", f"train.epochs={epochs}", "train.eval_every=0"]
     cfg = configlib.resolve(recipes.get("supervised"), "quick", None, sets,
                             {"dataset": dataset, "data_dir": data_dir, "seed": seed})
     cfg = cfg.model_copy(update={"augment": policy})
@@ -72,10 +79,13 @@ def throughput(data_dir, batch: int = 256, reps: int = 5) -> tuple[list[tuple[st
     for name in names:
         pol = augment.build([name], "cifar10", 3)
         pol(x, y, 10)  # warm-up
-        t = time.perf_counter()
-        for _ in range(reps):
-            pol(x, y, 10)
-        rows.append((name, reps * batch / (time.perf_counter() - t)))
+        best = float("inf")
+        for _ in range(3):  # best of three rounds: a busy disk or a stray process only ever slows a round
+            t = time.perf_counter()
+            for _ in range(reps):
+                pol(x, y, 10)
+            best = min(best, time.perf_counter() - t)
+        rows.append((name, reps * batch / best))
     # the share of a quick-preset training step that the standard policy takes
     cfg = configlib.resolve(recipes.get("supervised"), "quick", None, [], {"dataset": "cifar10", "data_dir": data_dir})
     recipe = recipes.get("supervised")(cfg, Context.create("cpu"))
@@ -139,8 +149,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=25, help="CIFAR-10 epochs over its 5,000 images")
-    ap.add_argument("--fashion-epochs", type=int, default=40, help="Fashion-MNIST epochs over its 1,000 images")
+    ap.add_argument("--epochs", type=int, default=40, help="CIFAR-10 epochs over its 5,000 images")
+    ap.add_argument("--fashion-epochs", type=int, default=200, help="Fashion-MNIST epochs over its 1,000 images")
     ap.add_argument("--skip-cifar", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("PARADIGMS_PROGRESS", "0")
@@ -164,7 +174,8 @@ def main() -> None:
            f"--epochs {args.epochs} --fashion-epochs {args.fashion_epochs}")
     lines = [BEGIN, "## Data augmentation (issue 3)", "", f"Command: `make bench-augment` (`{cmd}`), "
              f"{(time.monotonic() - t0) / 60:.0f} minutes here. Same network, optimiser and number of steps "
-             "for every policy; only the policy changes. Test accuracy on the full test set.", ""]
+             "for every policy; only the policy changes: the papers' recipe (SGD + Nesterov 0.9, lr 0.1, weight decay "
+             "5e-4, batch 128, cosine schedule, plain cross-entropy). Test accuracy on the full test set.", ""]
     for title, res in results.items():
         lines += [f"### {title}", "", *table(res), "", f"What it shows: {verdict(res)}", ""]
     lines += ["![augmentation results](benchmarks/figures/augment.png)", "",

@@ -18,7 +18,8 @@ from paradigms.engine import Trainer
 
 
 @pytest.mark.parametrize("name,shape", [("mlp", (1, 8, 8)), ("lenet5", (1, 8, 8)), ("lenet5", (1, 28, 28)),
-                                        ("lenet5", (3, 32, 32)), ("resnet", (3, 32, 32)), ("resnet", (1, 8, 8))])
+                                        ("lenet5", (3, 32, 32)), ("resnet", (3, 32, 32)), ("resnet", (1, 8, 8)),
+                                        ("resnet18", (3, 32, 32)), ("preact-resnet18", (1, 28, 28))])
 def test_networks_map_images_to_logits_and_features(name, shape):
     net = build_net(NetConfig(name=name, width=2), shape, 7)
     x = torch.randn(5, *shape)

@@ -45,6 +45,8 @@ def run(
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
     out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/RECIPE-DATASET-TIME)")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="continue the interrupted run in this folder")] = None,
+    source: Annotated[Optional[str], typer.Option("--from", help="transfer from this run folder or weights "
+                                                  "file (recipe finetune)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a recipe; prints the final metrics and the run folder."""
@@ -53,9 +55,9 @@ def run(
     from .engine.trainer import Trainer, load_config
 
     if resume is not None:
-        if recipe or dataset or config or set_ or seed is not None or out:
+        if recipe or dataset or config or set_ or seed is not None or out or source:
             raise UserError("--resume RUN_DIR continues a run with its saved config; give no recipe, "
-                            "--dataset, --config, --set, --seed or --out with it")
+                            "--dataset, --config, --set, --seed, --from or --out with it")
         cfg = load_config(resume)
         if device:
             cfg = cfg.model_copy(update={"device": device})
@@ -63,11 +65,14 @@ def run(
     else:
         if recipe is None:
             raise UserError("name a recipe (`paradigms list` shows them) or give --resume RUN_DIR")
-        flags = {"dataset": dataset, "seed": seed, "device": device, "data_dir": data_dir}
+        flags = {"dataset": dataset, "seed": seed, "device": device, "data_dir": data_dir, "source": source}
+        if source is not None and "source" not in recipes.get(recipe).Config.model_fields:
+            raise UserError(f"--from is for recipes that start from trained weights (finetune); "
+                            f"{recipe!r} trains from scratch")
         cfg = configlib.resolve(recipes.get(recipe), preset, config, set_ or [], flags)
         run_dir = out
     t0 = time.monotonic()
-    trainer = Trainer(cfg, run_dir, resume=resume is not None, progress=not quiet)
+    trainer = Trainer(cfg, run_dir, resume=resume is not None, progress=False if quiet else None)
     final = trainer.fit()
     if trainer.ctx.is_main:
         summary = "  ".join(f"{k} {v:.4f}" for k, v in final.items())

@@ -35,6 +35,7 @@ class TrainConfig(Section):
     log_every: int = Field(25, ge=1, description="steps between logged (averaged) training metrics")
     checkpoint_every_s: float = Field(30.0, gt=0, description="seconds between mid-epoch checkpoints")
     keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
+    figures: bool = Field(True, description="draw the figures at the end (benchmarks that train hundreds of runs skip them)")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on GPU, fp32 on CPU")
     workers: int = Field(2, ge=0, le=64, description="DataLoader workers for streamed datasets")
 

@@ -12,7 +12,11 @@ checkpoints, resumption, reports. A recipe subclass provides:
 - ``batches(epoch, start)`` and ``steps_per_epoch``: the training batches of an epoch;
 - ``train_step(batch, step)``: forward, backward and update, driving one optimiser or several;
   returns named scalar tensors (``loss`` is checked for NaN/inf by the engine);
-- ``evaluate()``: named metrics; ``figures()``: named matplotlib figures.
+- ``evaluate()``: named metrics; ``figures()``: named matplotlib figures;
+- optionally ``encoder``: the key in ``modules`` of the network whose knowledge other recipes
+  reuse (:mod:`paradigms.transfer` loads it from the run folder); ``prepare(cfg)``: complete a
+  fresh run's config before it is saved; ``start()``: work done once before the first step of a
+  fresh run, never on resume (fine-tuning imports its pretrained weights there).
 
 Adversarial training, mixup or a GAN change only their recipe's ``train_step``.
 """
@@ -35,6 +39,7 @@ REGISTRY: dict[str, type[Recipe]] = {}
 RECIPE_MODULES = [
     "paradigms.supervised.classify",
     "paradigms.supervised.backprop_recipe",
+    "paradigms.transfer.recipe",
 ]
 
 
@@ -63,6 +68,7 @@ class Recipe:
     family: ClassVar[str]
     measures: ClassVar[str]
     Config: ClassVar[type[RecipeConfig]]
+    encoder: ClassVar[str | None] = None
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
@@ -75,6 +81,14 @@ class Recipe:
     def preset(cls, name: str, dataset: str) -> dict:
         """Overrides for the ``quick`` or ``full`` preset on ``dataset`` (a nested dict)."""
         return {}
+
+    @classmethod
+    def prepare(cls, cfg: RecipeConfig) -> RecipeConfig:
+        """A fresh run's config, completed before it is saved (e.g. the architecture of a source run)."""
+        return cfg
+
+    def start(self) -> None:
+        """Called once before the first step of a fresh run (not on resume, not for evaluation)."""
 
     # -- training -------------------------------------------------------------------------------
     @property

@@ -64,13 +64,15 @@ def write_report(run_dir: Path) -> Path:
         data = base64.b64encode(png.read_bytes()).decode()
         figs.append(f"<figure><img src='data:image/png;base64,{data}' alt='{png.stem}'>"
                     f"<figcaption>{html.escape(png.stem)}</figcaption></figure>")
+    notes = "".join(f"<h2>{html.escape(p.stem)}</h2><pre>{html.escape(p.read_text())}</pre>"
+                    for p in sorted((run_dir / "notes").glob("*.txt")))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(run_dir.name)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:3px 10px}}img{{max-width:100%}}
 figure{{margin:1em 0}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style></head><body>
 <h1>{html.escape(run_dir.name)}</h1>
 <h2>Final metrics</h2><table>{rows}</table>
-<h2>Figures</h2>{''.join(figs) or '<p>none</p>'}
+{notes}<h2>Figures</h2>{''.join(figs) or '<p>none</p>'}
 <h2>Config</h2><pre>{html.escape(config)}</pre>
 </body></html>"""
     out = run_dir / "report.html"

@@ -3,7 +3,7 @@
     for epoch, batch:   metrics = recipe.train_step(batch, step)      # the recipe's whole idea
                         every log_every steps: check loss is finite, reduce across ranks, log
                         every checkpoint_every_s seconds: checkpoint (atomic)
-    each eval_every epochs: recipe.evaluate() -> log; checkpoint
+    each eval_every epochs: recipe.evaluate() -> log; checkpoint when due and after the last epoch
     at the end: final evaluation, figures, report.html
 
 A run killed at any moment and resumed with ``resume=True`` restarts from its last checkpoint
@@ -58,6 +58,10 @@ def load_config(run_dir: Path):
 
 class Trainer:
     def __init__(self, cfg, run_dir: Path | None = None, resume: bool = False, progress: bool | None = None):
+        if not resume:
+            from ..recipes import get
+
+            cfg = get(cfg.recipe).prepare(cfg)
         self.cfg = cfg
         self.ctx = Context.create(device=cfg.device, seed=cfg.seed, precision=cfg.train.precision,
                                   data_dir=cfg.data_dir)
@@ -102,6 +106,9 @@ class Trainer:
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(configlib.to_yaml(cfg))
+        ctx.barrier()
+        if not self.resume:
+            recipe.start()
         log = RunLog(self.run_dir, enabled=ctx.is_main, resume_step=step if self.resume else None)
         per_epoch = recipe.steps_per_epoch
         total = cfg.train.epochs * per_epoch
@@ -132,8 +139,11 @@ class Trainer:
                     log.write(step, "eval", recipe.evaluate(), epoch=epoch, time_s=round(t_eval - t0, 3))
                     evaluated_at = step
                     eval_s += time.monotonic() - t_eval
-                self.save(epoch, 0, step)
-                last_ckpt = time.monotonic()
+                # an epoch boundary is the cheapest place to save, but tiny epochs (a few steps) would fsync
+                # every second: save when due, and always after the last epoch
+                if epoch == cfg.train.epochs or self.checkpoint_due(last_ckpt):
+                    self.save(epoch, 0, step)
+                    last_ckpt = time.monotonic()
         finally:
             bar.close()
         # wall time of the training loop itself (checkpoints and logging included, evaluation not)
@@ -146,7 +156,8 @@ class Trainer:
             log.write(step, "final", {**final, "time_s": elapsed}, epoch=epoch)
             log.close()
             ckpt.atomic_write_text(self.run_dir / "final.json", json.dumps({**final, "step": step}, indent=1))
-            draw_figures(recipe, self.run_dir)
+            if cfg.train.figures:
+                draw_figures(recipe, self.run_dir)
             write_report(self.run_dir)
         ctx.barrier()
         return final

@@ -24,6 +24,7 @@ from .. import augment
 from ..augment import figures as augment_figures
 from ..config import OptimConfig, RecipeConfig
 from ..data import load_images
+from ..errors import UserError
 from ..engine import ImageLoader, Normalize
 from ..nets import NetConfig, build_net, is_convolutional
 from ..recipes import Recipe, register
@@ -38,14 +39,31 @@ class SupervisedConfig(RecipeConfig):
         [], description="train-time augmentation policy, e.g. [standard, cutout, mixup] (see paradigms.augment)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     train_size: int | None = Field(None, ge=1, description="use only the first N training images")
+    classes: list[int] | None = Field(None, min_length=2, description="train and test on these classes only, "
+                                      "relabelled 0..k-1 in this order (e.g. [0, 1, 2, 3, 4])")
+    labels_per_class: int | None = Field(None, ge=1, description="keep N training images per class, drawn "
+                                         "with the seed (few-label learning)")
     memory_mb: int = Field(4096, ge=0, description="an image folder larger than this streams from disk")
 
 
 def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD (Nesterov momentum) or AdamW; no weight decay on biases and norm gains."""
-    params = [p for p in params if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    """SGD (Nesterov momentum) or AdamW; no weight decay on biases and norm gains; frozen parameters left out.
+
+    ``params`` is an iterable of parameters, or of groups ``{"params": [...], "lr_scale": s}`` whose
+    learning rate is ``s`` times the schedule's (discriminative fine-tuning).
+    """
+    params = list(params)
+    if params and not isinstance(params[0], dict):
+        params = [{"params": params}]
+    groups = []
+    for g in params:
+        ps = [p for p in g["params"] if p.requires_grad]
+        scale = g.get("lr_scale", 1.0)
+        groups += [{"params": [p for p in ps if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr_scale": scale},
+                   {"params": [p for p in ps if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale}]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise UserError("nothing to train: every parameter is frozen")
     if cfg.name == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
@@ -77,6 +95,7 @@ class Supervised(Recipe):
     name = "supervised"
     family = "supervised"
     measures = "test accuracy of a classifier (MLP, LeNet-5, ResNet)"
+    encoder = "model"
     Config = SupervisedConfig
 
     @classmethod
@@ -100,30 +119,36 @@ class Supervised(Recipe):
     def __init__(self, cfg: SupervisedConfig, ctx):
         super().__init__(cfg, ctx)
         self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
-        in_shape = (data.channels, *data.size)
-        self.net = build_net(cfg.model, in_shape, data.num_classes).to(ctx.device)
+        x, y, test_x, test_y, self.classes = select(data, cfg)
+        self.num_classes = len(self.classes)
+        self.net = self.make_net((data.channels, *data.size), self.num_classes).to(ctx.device)
         self.channels_last = is_convolutional(self.net) and ctx.device.type == "cpu"
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.modules = {"model": self.net}
         self.train_net = ctx.distribute(self.net)
-        self.optimizers = {"opt": make_optimizer(self.net.parameters(), cfg.optim)}
+        self.optimizers = {"opt": make_optimizer(self.param_groups(), cfg.optim)}
         self.augment = augment.build(cfg.augment, cfg.dataset, data.channels)
         self.norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last)
-        x, y = data.train_x, data.train_y
-        if cfg.train_size is not None and x is not None:
-            x, y = x[: cfg.train_size], y[: cfg.train_size]
         common = dict(device=ctx.device, normalize=self.norm.unit if self.augment else self.norm, seed=cfg.seed,
                       rank=ctx.rank, world=ctx.world,
                       workers=cfg.train.workers)
         self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
-        self.test_loader = ImageLoader(data.test_x, data.test_y, batch_size=1024, shuffle=False, drop_last=False,
+        self.test_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
                                        stream=data.test_stream, **{**common, "normalize": self.norm})
         # figures are drawn by rank 0 alone, over the whole test set
-        self.figure_loader = ImageLoader(data.test_x, data.test_y, batch_size=1024, shuffle=False, drop_last=False,
+        self.figure_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
                                          stream=data.test_stream, **{**common, "normalize": self.norm, "world": 1, "rank": 0})
+        self.test_x = test_x
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
         self.current_lr = lr_at(0, self.total_steps, cfg.optim)
+
+    # hooks for recipes built on this one (fine-tuning builds its net from the source and freezes part of it)
+    def make_net(self, in_shape: tuple[int, int, int], num_classes: int) -> torch.nn.Module:
+        return build_net(self.cfg.model, in_shape, num_classes)
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.net.parameters())}]
 
     @property
     def steps_per_epoch(self) -> int:
@@ -135,12 +160,12 @@ class Supervised(Recipe):
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         x, y = batch
         if self.augment:  # on [0, 1] images, then standardised
-            x, y = self.augment(x, y, self.data.num_classes)
+            x, y = self.augment(x, y, self.num_classes)
             x = self.norm.standardize(x)
         opt = self.optimizers["opt"]
         self.current_lr = lr_at(step, self.total_steps, self.cfg.optim)
         for g in opt.param_groups:
-            g["lr"] = self.current_lr
+            g["lr"] = self.current_lr * g.get("lr_scale", 1.0)
         self.train_net.train()
         with self.ctx.autocast():
             logits = self.train_net(x)
@@ -163,7 +188,7 @@ class Supervised(Recipe):
                 outs.append(self.net(x).float())
             ys.append(y)
         if not outs:
-            return torch.zeros(0, self.data.num_classes), torch.zeros(0, dtype=torch.long), torch.zeros(())
+            return torch.zeros(0, self.num_classes), torch.zeros(0, dtype=torch.long), torch.zeros(())
         logits, labels = torch.cat(outs), torch.cat(ys)
         return logits, labels, F.cross_entropy(logits, labels, reduction="sum")
 
@@ -179,17 +204,48 @@ class Supervised(Recipe):
         labels = labels.cpu().numpy()
         if self.augment:
             yield "augmented_batch", self.augmented_batch_figure()
-        yield "confusion", confusion_figure(labels, pred, self.data.classes)
-        if self.data.test_x is not None:
-            yield "mistakes", mistakes_figure(self.data.test_x, labels, pred, logits.softmax(1).cpu(), self.data.classes)
+        yield "confusion", confusion_figure(labels, pred, self.classes)
+        if self.test_x is not None:
+            yield "mistakes", mistakes_figure(self.test_x, labels, pred, logits.softmax(1).cpu(), self.classes)
 
     def augmented_batch_figure(self):
         """The first training batch through the policy, each image labelled with what was done."""
         with torch.random.fork_rng(devices=[]):  # drawing the figure leaves the training stream alone
             torch.manual_seed(self.cfg.seed)
             x, y = next(iter(self.train_loader.epoch(0)))
-            x, _, labels = self.augment.trace(x[:16], y[:16], self.data.num_classes)
+            x, _, labels = self.augment.trace(x[:16], y[:16], self.num_classes)
         return augment_figures.batch_figure(x, labels)
+
+
+def select(data, cfg: SupervisedConfig):
+    """(train_x, train_y, test_x, test_y, class names) after train_size, classes and labels_per_class."""
+    x, y, tx, ty, names = data.train_x, data.train_y, data.test_x, data.test_y, list(data.classes)
+    if cfg.train_size is not None and x is not None:
+        x, y = x[: cfg.train_size], y[: cfg.train_size]
+    if (cfg.classes or cfg.labels_per_class) and x is None:
+        raise UserError(f"dataset {cfg.dataset!r} is streamed from disk; classes and labels_per_class need it "
+                        f"in memory (raise memory_mb above its size)")
+    if cfg.classes:
+        k = data.num_classes
+        bad = [c for c in cfg.classes if not 0 <= c < k]
+        if bad or len(set(cfg.classes)) != len(cfg.classes):
+            raise UserError(f"classes={cfg.classes}: each must be a distinct class index of {cfg.dataset} "
+                            f"(0..{k - 1}: {', '.join(names)})")
+        relabel = torch.full((k,), -1, dtype=torch.long)
+        relabel[torch.tensor(cfg.classes)] = torch.arange(len(cfg.classes))
+        keep, tkeep = relabel[y] >= 0, relabel[ty] >= 0
+        x, y, tx, ty = x[keep], relabel[y[keep]], tx[tkeep] if tx is not None else None, relabel[ty[tkeep]]
+        names = [names[c] for c in cfg.classes]
+    if cfg.labels_per_class:
+        g = torch.Generator().manual_seed(cfg.seed)
+        order = torch.randperm(len(y), generator=g)
+        picked = torch.cat([order[y[order] == c][: cfg.labels_per_class] for c in range(len(names))])
+        picked = picked.sort().values
+        x, y = x[picked], y[picked]
+    if y is not None and len(y) == 0:
+        raise UserError(f"the training selection of {cfg.dataset} is empty (train_size={cfg.train_size}, "
+                        f"classes={cfg.classes})")
+    return x, y, tx, ty, names
 
 
 def confusion_figure(labels: np.ndarray, pred: np.ndarray, classes: list[str]):
