@@ -74,13 +74,15 @@ def test_head_is_recreated_when_the_class_count_changes(tmp_path, source):
     assert report["head"] == "new" and {"head.weight", "head.bias"} <= set(report["new"])
     assert {"head.weight", "head.bias"} <= set(report["skipped"])
     assert len(report["loaded"]) > 10 and not set(report["loaded"]) & set(report["new"])
-    # same class count: the source head is kept (head: auto); head: new re-creates it anyway
-    same = finetune(tmp_path, source, name="same")
-    same.recipe.start()
-    assert same.recipe.report.head == "kept"
-    fresh = finetune(tmp_path, source, ["transfer.head=new"], name="fresh")
+    # same class count (another task): a new head by default; head: auto keeps the source's when it fits
+    fresh = finetune(tmp_path, source, name="fresh")
     fresh.recipe.start()
     assert fresh.recipe.report.head == "new"
+    same = finetune(tmp_path, source, ["transfer.head=auto"], name="same")
+    same.recipe.start()
+    assert same.recipe.report.head == "kept"
+    src, _ = read_weights(source)
+    assert torch.equal(same.recipe.net.head.weight, src["head.weight"])
 
 
 def test_copy_layers_reinitialises_the_layers_above_like_yosinski(tmp_path, source):
@@ -109,11 +111,16 @@ def test_every_encoder_recipe_run_is_a_transfer_source(tmp_path):
 def test_discriminative_learning_rates_scale_each_layer(tmp_path, source):
     net = build_net(NetConfig(name="lenet5", width=2), (1, 8, 8), 5)
     groups = apply_strategy(net, "freeze:1", lr_decay=0.5)
-    assert [g["lr_scale"] for g in groups] == [0.125, 0.25, 0.5, 1.0]  # blocks 1-3, then the head
+    assert [g["lr_scale"] for g in groups] == [0.25, 0.5, 1.0, 1.0]  # layers 2-4 (layer 1 frozen), then the head
+    # the recipe: copied layers at backbone_lr (0.1) x lr_decay^(L-l), the head at lr
     t = finetune(tmp_path, source, ["transfer.lr_decay=0.5", "optim.schedule=constant", "optim.lr=0.04"])
     t.recipe.train_step(next(iter(t.recipe.batches(0))), 0)
     lrs = sorted({round(g["lr"], 6) for g in t.recipe.optimizers["opt"].param_groups})
-    assert lrs == [0.0025, 0.005, 0.01, 0.02, 0.04]
+    assert lrs == [0.0005, 0.001, 0.002, 0.004, 0.04]
+    # Yosinski's protocol: layers above copy_layers are new and train at the full rate
+    t = finetune(tmp_path, source, ["transfer.copy_layers=2", "optim.schedule=constant", "optim.lr=0.04"], name="y")
+    t.recipe.train_step(next(iter(t.recipe.batches(0))), 0)
+    assert sorted({round(g["lr"], 6) for g in t.recipe.optimizers["opt"].param_groups}) == [0.004, 0.04]
 
 
 def test_finetune_from_a_supervised_run_beats_scratch_on_a_small_target(tmp_path, shared_data):
@@ -134,7 +141,6 @@ def test_finetune_from_a_supervised_run_beats_scratch_on_a_small_target(tmp_path
         for how, source in (("scratch", None), ("finetune", src)):
             t = finetune(tmp_path, source, sets, name=f"{how}{seed}", seed=seed, **flags)
             acc[how].append(t.fit()["test/acc"])
-    print(acc)
     assert statistics.mean(acc["finetune"]) > statistics.mean(acc["scratch"]) + 0.03, acc
 
 
