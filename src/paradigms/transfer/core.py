@@ -258,6 +258,11 @@ def parse_strategy(strategy: str | dict, n_layers: int | None = None) -> int | N
     return k
 
 
+def head_for(strategy: str | dict, head: str) -> str:
+    """The head policy a strategy allows: a linear probe always trains a new linear head."""
+    return "new" if parse_strategy(strategy) is None else head
+
+
 def _hold_eval(module: nn.Module, _args) -> None:
     if module.training:  # a frozen layer's batch norm must not update its running statistics
         module.eval()
@@ -322,8 +327,6 @@ def transfer(model: nn.Module, source: str | Path | dict, strategy: str | dict =
     else:
         tensors, _ = read_weights(source, key_map)
         name = str(source)
-    if parse_strategy(strategy) is None:  # linear-probe: "a new linear head"
-        head = "new"
-    report = import_weights(model, tensors, name, copy=copy, head=head, head_module=head_module)
+    report = import_weights(model, tensors, name, copy=copy, head=head_for(strategy, head), head_module=head_module)
     groups = apply_strategy(model, strategy, lr_decay, backbone_lr, copy, head_module, report)
     return groups, report

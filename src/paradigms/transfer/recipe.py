@@ -84,7 +84,6 @@ class Finetune(Supervised):
     def make_net(self, in_shape, num_classes):
         net = super().make_net(in_shape, num_classes)
         t = self.cfg.transfer
-        core.parse_strategy(t.strategy, len(core.layers(net)))  # range check before any work
         self.report = core.ImportReport(self.cfg.source or "none (from scratch)", head="new",
                                         layers=core.layer_table(net))
         copied = 0 if self.cfg.source is None else t.copy_layers  # from scratch every layer is new; None: all
@@ -100,9 +99,9 @@ class Finetune(Supervised):
         if cfg.source is None:
             return
         tensors, _ = core.read_weights(cfg.source, t.key_map)
-        head = "new" if core.parse_strategy(t.strategy) is None else t.head
         frozen = {l["name"]: (l["frozen"], l["lr_scale"]) for l in self.report.layers}
-        report = core.import_weights(self.net, tensors, cfg.source, copy=t.copy_layers, head=head)
+        report = core.import_weights(self.net, tensors, cfg.source, copy=t.copy_layers,
+                                     head=core.head_for(t.strategy, t.head))
         for layer in report.layers:
             layer["frozen"], layer["lr_scale"] = frozen[layer["name"]]
         self.report = report
