@@ -1,14 +1,20 @@
 """`make bench-augment`: does augmentation help, as the papers found? Results into BENCHMARKS.md.
 
 1. Low-data CIFAR-10 (the first 5,000 training images, the full test set), the quick preset's
-   ResNet (width 16) trained with the papers' recipe (PROTOCOL below), 3 seeds: no augmentation, the standard policy (pad-crop + flip),
-   standard + Cutout (16x16, DeVries & Taylor 2017), standard + Mixup (alpha 1, Zhang et al. 2018),
-   standard + CutMix (alpha 1, Yun et al. 2019). Mean +- std, a table and a bar chart.
-2. The same on Fashion-MNIST with 1,000 training images (LeNet-5, cutout 14x14).
+   ResNet (width 16) trained with the papers' recipe (PROTOCOL below), 3 seeds: no augmentation, the
+   standard policy (pad-crop + flip), standard + Cutout (16x16, DeVries & Taylor 2017), standard +
+   Mixup (alpha 1, Zhang et al. 2018), standard + CutMix (alpha 1, Yun et al. 2019). Mean +- std, a
+   table and a bar chart, at two budgets: 40 epochs, and the papers' 200.
+2. The same on Fashion-MNIST with 1,000 training images (LeNet-5, cutout 14x14), 200 epochs.
 3. Throughput: augmenting a CIFAR-10 batch of 256 on this machine, images/s per transform and for
    the standard policy, and the share of a training step that the standard policy takes.
 
-Usage: python benchmarks/bench_augment.py [--data-dir ../shared/datasets] [--seeds 3] [--epochs 40] [--fashion-epochs 200]
+Every finished run is kept in WORK/results.jsonl (benchmarks/runs.py): the command trains only what is
+missing, an interrupted run resumes from its checkpoint, and --report-only writes the section from
+what is done so far (a partial study is marked as such).
+
+Usage: python benchmarks/bench_augment.py --data-dir ../shared/datasets [--seeds 3] [--cifar-epochs 40 200]
+       [--fashion-epochs 200] [--report-only]
 """
 
 from __future__ import annotations
@@ -16,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,12 +30,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 
 from paradigms import augment  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
-from paradigms.engine import Trainer  # noqa: E402
+from runs import Runs, mean, std  # noqa: E402
 from sections import write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench:augment:begin -->", "<!-- bench:augment:end -->"
@@ -43,27 +46,33 @@ def policies(cutout: int) -> dict[str, list]:
             "standard + mixup": ["standard", "mixup"], "standard + cutmix": ["standard", "cutmix"]}
 
 
+# The order runs are trained in: the comparison the papers make first, so a partial study already answers it.
+ORDER = ["standard", "standard + cutout", "standard + mixup", "standard + cutmix", "none"]
+
 # The papers' training recipe (Cutout: DeVries & Taylor 2017; Mixup: Zhang et al. 2018), the same for every policy:
 # SGD with Nesterov momentum 0.9, lr 0.1, weight decay 5e-4, batch 128, plain cross-entropy (no label smoothing,
 # which would be a second regulariser on the targets), a cosine schedule in place of their step decay.
 PROTOCOL = ["optim.name=sgd", "optim.lr=0.1", "optim.momentum=0.9", "optim.nesterov=true",
             "optim.weight_decay=5e-4", "optim.schedule=cosine", "train.batch_size=128", "label_smoothing=0"]
 
-
-def one_run(dataset, data_dir, policy, seed, train_size, epochs, workdir) -> float:
-    sets = [*PROTOCOL, f"train_size={train_size}", f"train.epochs={epochs}", "train.eval_every=0"]
-    cfg = configlib.resolve(recipes.get("supervised"), "quick", None, sets,
-                            {"dataset": dataset, "data_dir": data_dir, "seed": seed})
-    cfg = cfg.model_copy(update={"augment": policy})
-    run_dir = workdir / f"{dataset}-{len(list(workdir.iterdir()))}"
-    return Trainer(cfg, run_dir, progress=False).fit()["test/acc"]
+# dataset -> (training images, Cutout size, network, title)
+STUDIES = {"fashion-mnist": (1000, 14, "LeNet-5 x4", "Fashion-MNIST, 1,000 training images"),
+           "cifar10": (5000, 16, "ResNet width 16", "CIFAR-10, 5,000 training images")}
 
 
-def study(dataset, data_dir, train_size, epochs, seeds, cutout, workdir) -> dict[str, list[float]]:
-    out = {}
-    for name, pol in policies(cutout).items():
-        out[name] = [one_run(dataset, data_dir, pol, s, train_size, epochs, workdir) for s in range(seeds)]
-        print(json.dumps({"dataset": dataset, "policy": name, "acc": out[name]}), flush=True)
+def study(runs: Runs, dataset: str, epochs: int, seeds: int, run: bool = True) -> dict[str, list[float]]:
+    """Test accuracy per policy (in ``policies`` order), seed by seed; ``run=False`` only recalls."""
+    train_size, cutout, _, _ = STUDIES[dataset]
+    pols = policies(cutout)
+    out: dict[str, list[float]] = {name: [] for name in pols}
+    for seed in range(seeds):
+        for name in ORDER:
+            key = f"{dataset}-{name.replace(' + ', '+')}-n{train_size}-e{epochs}"
+            sets = [*PROTOCOL, f"train_size={train_size}", f"train.epochs={epochs}",
+                    "augment=" + json.dumps(pols[name])]
+            acc = runs(key, "supervised", sets, seed, flags={"dataset": dataset}, train=run)
+            if acc is not None:
+                out[name].append(acc)
     return out
 
 
@@ -104,12 +113,14 @@ def throughput(data_dir, batch: int = 256, reps: int = 5) -> tuple[list[tuple[st
 
 
 def bar_chart(results: dict[str, dict[str, list[float]]], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
     for ax, (title, res) in zip(axes[0], results.items()):
-        names = list(res)
-        means = [statistics.mean(res[n]) * 100 for n in names]
-        stds = [statistics.pstdev(res[n]) * 100 if len(res[n]) > 1 else 0 for n in names]
-        ax.bar(range(len(names)), means, yerr=stds, capsize=4, color=["#999", "#4c72b0", "#55a868", "#c44e52", "#8172b2"])
+        names = [n for n in res if res[n]]
+        means = [mean(res[n]) * 100 for n in names]
+        stds = [std(res[n]) * 100 for n in names]
+        colours = {"none": "#999", "standard": "#4c72b0", "standard + cutout": "#55a868",
+                   "standard + mixup": "#c44e52", "standard + cutmix": "#8172b2"}
+        ax.bar(range(len(names)), means, yerr=stds, capsize=4, color=[colours[n] for n in names])
         ax.set_xticks(range(len(names)), [n.replace("standard + ", "std +\n") for n in names], fontsize=8)
         lo = min(m - s for m, s in zip(means, stds))
         ax.set_ylim(max(0, lo - 5), min(100, max(means) + 3))
@@ -124,24 +135,48 @@ def bar_chart(results: dict[str, dict[str, list[float]]], path: Path) -> None:
 
 
 def table(res: dict[str, list[float]]) -> list[str]:
-    base = statistics.mean(res["none"])
+    base = mean(res["none"]) if res["none"] else None
     lines = ["| policy | test accuracy, mean ± std | seeds | vs none |", "|---|---|---|---|"]
     for name, accs in res.items():
-        m = statistics.mean(accs)
-        s = statistics.pstdev(accs) if len(accs) > 1 else 0.0
-        lines.append(f"| {name} | {m:.2%} ± {s:.2%} | {', '.join(f'{a:.2%}' for a in accs)} | {m - base:+.2%} |")
+        if not accs:
+            lines.append(f"| {name} | not run yet | | |")
+            continue
+        m = mean(accs)
+        vs = f"{m - base:+.2%}" if base is not None else "(none not run yet)"
+        lines.append(f"| {name} | {m:.2%} ± {std(accs):.2%} | {', '.join(f'{a:.2%}' for a in accs)} | {vs} |")
     return lines
 
 
 def verdict(res: dict[str, list[float]]) -> str:
-    """Against the papers' expected direction: standard > none, and each extra > standard."""
-    m = {k: statistics.mean(v) for k, v in res.items()}
-    d = m["standard"] - m["none"]
-    parts = [f"standard vs none {d:+.1%} ({'as expected' if d > 0 else 'NOT the expected direction'})"]
-    for extra in ("cutout", "mixup", "cutmix"):
-        d = m[f"standard + {extra}"] - m["standard"]
-        parts.append(f"{extra} on top of standard {d:+.1%} ({'adds' if d > 0 else 'does not add'})")
-    return "; ".join(parts) + "."
+    """Against the papers' expected direction: standard > none, and each extra > standard (on the seeds both ran)."""
+    parts = []
+    for extra, ref in (("standard", "none"), ("standard + cutout", "standard"), ("standard + mixup", "standard"),
+                       ("standard + cutmix", "standard")):
+        k = min(len(res[extra]), len(res[ref]))
+        if not k:
+            continue
+        d = mean(res[extra][:k]) - mean(res[ref][:k])
+        what = "as expected" if d > 0 else "NOT the expected direction"
+        if ref == "standard":
+            what = "adds" if d > 0 else "does not add"
+        parts.append(f"{extra.replace('standard + ', '')} vs {ref} {d:+.1%} over {k} seed(s) ({what})")
+    return "; ".join(parts) + "." if parts else "no runs yet."
+
+
+def study_lines(runs: Runs, dataset: str, epochs: int, seeds: int, res: dict[str, list[float]]) -> list[str]:
+    train_size, cutout, net, title = STUDIES[dataset]
+    done = sum(len(v) for v in res.values())
+    total = seeds * len(res)
+    secs = [row["s"] for key, row in runs.done.items()
+            if key.startswith(f"{dataset}-") and f"-n{train_size}-e{epochs}-" in key and "s" in row]
+    lines = [f"### {title}, {epochs} epochs ({net}, Cutout {cutout}x{cutout})", ""]
+    if done < total:
+        lines += [f"**Partial: {done} of {total} runs so far.** The rest are trained by the same command, "
+                  "which picks up where it stopped.", ""]
+    lines += [*table(res), "", f"What it shows: {verdict(res)}"]
+    if secs:
+        lines[-1] += f" One run takes {mean(secs) / 60:.1f} minutes here (mean of {len(secs)})."
+    return lines + [""]
 
 
 def main() -> None:
@@ -149,43 +184,51 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=40, help="CIFAR-10 epochs over its 5,000 images")
+    ap.add_argument("--cifar-epochs", type=int, nargs="+", default=[40, 200],
+                    help="CIFAR-10 budgets, epochs over its 5,000 images (one table each)")
     ap.add_argument("--fashion-epochs", type=int, default=200, help="Fashion-MNIST epochs over its 1,000 images")
     ap.add_argument("--skip-cifar", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: write the section from the runs already finished (partial studies marked)")
+    ap.add_argument("--no-throughput", action="store_true",
+                    help="keep the throughput table already in --out (measure it only with the machine otherwise idle)")
+    ap.add_argument("--work", default="runs/bench-augment", help="run folders and results.jsonl")
     args = ap.parse_args()
     os.environ.setdefault("PARADIGMS_PROGRESS", "0")
     if not (args.data_dir and Path(args.data_dir, "cifar-10").is_dir()):
         raise SystemExit("bench-augment needs the real datasets: --data-dir ../shared/datasets")
-    workdir = Path(tempfile.mkdtemp(prefix="paradigms-bench-augment-"))
-    t0 = time.monotonic()
-    try:
-        rows, share, step = throughput(args.data_dir)
-        print(json.dumps({"throughput": rows, "share": share}), flush=True)
-        results = {}
-        results["Fashion-MNIST, 1,000 training images (LeNet-5 x4)"] = study(
-            "fashion-mnist", args.data_dir, 1000, args.fashion_epochs, args.seeds, 14, workdir)
-        if not args.skip_cifar:
-            results["CIFAR-10, 5,000 training images (ResNet width 16)"] = study(
-                "cifar10", args.data_dir, 5000, args.epochs, args.seeds, 16, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    bar_chart(results, HERE / "figures" / "augment.png")
+    runs = Runs(Path(args.work), {"data_dir": args.data_dir})
+    rows, share, step = throughput(args.data_dir) if not args.no_throughput else (None, None, None)
+    budgets = [("fashion-mnist", args.fashion_epochs)]
+    budgets += [] if args.skip_cifar else [("cifar10", e) for e in args.cifar_epochs]
+    results, lines = {}, []
+    for dataset, epochs in budgets:
+        res = study(runs, dataset, epochs, args.seeds, run=not args.report_only)
+        results[f"{STUDIES[dataset][3]}, {epochs} epochs"] = res
+        lines += study_lines(runs, dataset, epochs, args.seeds, res)
+    bar_chart({k: v for k, v in results.items() if any(v.values())}, HERE / "figures" / "augment.png")
     cmd = (f"python benchmarks/bench_augment.py --data-dir ../shared/datasets --seeds {args.seeds} "
-           f"--epochs {args.epochs} --fashion-epochs {args.fashion_epochs}")
-    lines = [BEGIN, "## Data augmentation (issue 3)", "", f"Command: `make bench-augment` (`{cmd}`), "
-             f"{(time.monotonic() - t0) / 60:.0f} minutes here. Same network, optimiser and number of steps "
-             "for every policy; only the policy changes: the papers' recipe (SGD + Nesterov 0.9, lr 0.1, weight decay "
-             "5e-4, batch 128, cosine schedule, plain cross-entropy). Test accuracy on the full test set.", ""]
-    for title, res in results.items():
-        lines += [f"### {title}", "", *table(res), "", f"What it shows: {verdict(res)}", ""]
-    lines += ["![augmentation results](benchmarks/figures/augment.png)", "",
-              "### Throughput: augmenting a CIFAR-10 batch of 256 on this machine (CPU, 2 cores)", "",
-              "| transform | images/s |", "|---|---|"]
-    lines += [f"| {n} | {r:,.0f} |" for n, r in rows]
-    lines += ["", f"The standard policy takes {share:.1%} of a quick-preset training step "
-                  f"({step * 1000:.0f} ms for a batch of 256).", END]
-    section = "\n".join(lines) + "\n"
+           f"--fashion-epochs {args.fashion_epochs} --cifar-epochs {' '.join(map(str, args.cifar_epochs))}")
+    head = [BEGIN, "## Data augmentation (issue 3)", "", f"Command: `make bench-augment` (`{cmd}`). "
+            f"Finished runs are kept in `{args.work}/results.jsonl`, so the command trains only what is missing. "
+            "Same network, optimiser and number of steps for every policy; only the policy changes: the papers' "
+            "recipe (SGD + Nesterov 0.9, lr 0.1, weight decay 5e-4, batch 128, cosine schedule, plain "
+            "cross-entropy). Test accuracy on the full test set.", ""]
+    lines = head + lines + ["![augmentation results](benchmarks/figures/augment.png)", ""]
     out = Path(args.out)
+    if rows is not None:
+        lines += ["### Throughput: augmenting a CIFAR-10 batch of 256 on this machine (CPU, 2 cores)", "",
+                  "| transform | images/s |", "|---|---|", *[f"| {n} | {r:,.0f} |" for n, r in rows], "",
+                  f"The standard policy takes {share:.1%} of a quick-preset training step "
+                  f"({step * 1000:.0f} ms for a batch of 256).", ""]
+    else:  # keep the throughput table of the last run that measured it
+        old = out.read_text() if out.is_file() else ""
+        if BEGIN in old and "### Throughput" in old.split(BEGIN, 1)[1].split(END, 1)[0]:
+            lines += ("### Throughput" + old.split(BEGIN, 1)[1].split(END, 1)[0].split("### Throughput", 1)[1]
+                      ).rstrip("\n").split("\n") + [""]
+    while not lines[-1]:
+        lines.pop()
+    section = "\n".join([*lines, END]) + "\n"
     write_section(out, BEGIN, END, section)
     print(f"wrote {out}")
 

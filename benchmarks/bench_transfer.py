@@ -17,11 +17,8 @@ Usage: python benchmarks/bench_transfer.py --data-dir ../shared/datasets [--data
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -31,51 +28,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
-from paradigms.engine import Trainer  # noqa: E402
+from runs import Runs, mean, std  # noqa: E402
 from sections import write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-COMMON = ["train.eval_every=0", "train.figures=false"]
 PAPER = {"co-adaptation": "BnB dips in the middle layers (0.625 -> 0.593 at layer 5)",
          "specificity": "AnB falls at the top layers (0.542 at layer 7)",
          "fine-tuning": "AnB+ beats baseB at every depth (+1.7 points on average)"}
-
-
-class Runs:
-    """Train-or-recall: each run's test accuracy, cached in WORK/results.jsonl."""
-
-    def __init__(self, work: Path, flags: dict):
-        self.work, self.flags = work, flags
-        work.mkdir(parents=True, exist_ok=True)
-        self.log = work / "results.jsonl"
-        self.done = {}
-        if self.log.is_file():
-            for line in self.log.read_text().splitlines():
-                row = json.loads(line)
-                self.done[row["key"]] = row["acc"]
-
-    def __call__(self, key: str, recipe: str, sets: list[str], seed: int, source: Path | None = None) -> float:
-        key = f"{key}-s{seed}"
-        if key in self.done:
-            return self.done[key]
-        run_dir = self.work / key
-        shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted run starts again
-        flags = {**self.flags, "seed": seed, **({"source": str(source)} if source else {})}
-        cfg = configlib.resolve(recipes.get(recipe), "quick", None, [*COMMON, *sets], flags)
-        t = time.monotonic()
-        acc = Trainer(cfg, run_dir, progress=False).fit()["test/acc"]
-        self.done[key] = acc
-        with self.log.open("a") as f:
-            f.write(json.dumps({"key": key, "acc": acc, "s": round(time.monotonic() - t, 1)}) + "\n")
-        print(json.dumps({"run": key, "acc": round(acc, 4), "s": round(time.monotonic() - t, 1)}), flush=True)
-        if not key.startswith("base"):  # only the base networks are sources; keep the disk small
-            shutil.rmtree(run_dir, ignore_errors=True)
-        return acc
-
-    def dir(self, key: str, seed: int) -> Path:
-        return self.work / f"{key}-s{seed}"
 
 
 def halves(dataset: str) -> tuple[list[int], list[int]]:
@@ -83,14 +43,6 @@ def halves(dataset: str) -> tuple[list[int], list[int]]:
         return [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
     order = torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist()
     return sorted(order[:5]), sorted(order[5:])
-
-
-def mean(xs):
-    return statistics.mean(xs)
-
-
-def std(xs):
-    return statistics.pstdev(xs) if len(xs) > 1 else 0.0
 
 
 # -- 1. Yosinski et al. ---------------------------------------------------------------------------------
@@ -216,7 +168,8 @@ def main() -> None:
         raise SystemExit(f"bench-transfer needs the real {args.dataset}: --data-dir ../shared/datasets")
     t0 = time.monotonic()
     work = Path(args.work or f"runs/bench-transfer-{args.dataset}")
-    runs = Runs(work, {"dataset": args.dataset, "data_dir": args.data_dir})
+    runs = Runs(work, {"dataset": args.dataset, "data_dir": args.data_dir},
+                keep=lambda key: key.startswith("base"))  # the base networks are the sources
     A, B = halves(args.dataset)
     quick = recipes.get("supervised").preset("quick", args.dataset)
     epochs = [f"train.epochs={args.epochs}"] if args.epochs else []

@@ -1,0 +1,92 @@
+"""Train-or-recall for the benchmark studies: each finished run's metrics are kept in WORK/results.jsonl.
+
+A study of many runs survives interruption: a finished run is never trained again (unless its resolved
+config changed), and an interrupted one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from paradigms import config as configlib
+from paradigms import recipes
+from paradigms.engine import Trainer
+from paradigms.engine.trainer import load_config
+
+COMMON = ["train.eval_every=0", "train.figures=false"]
+
+
+def mean(xs) -> float:
+    return statistics.mean(xs)
+
+
+def std(xs) -> float:
+    return statistics.pstdev(xs) if len(xs) > 1 else 0.0
+
+
+def fingerprint(cfg) -> str:
+    """A hash of what decides a run's result: the resolved config without its paths."""
+    data = cfg.model_dump(mode="json")
+    for path_field in ("data_dir", "source"):
+        data.pop(path_field, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class Runs:
+    """``runs(key, recipe, sets, seed)`` trains a run (quick preset + ``sets``) or recalls its result."""
+
+    def __init__(self, work: Path, flags: dict, keep=lambda key: False):
+        self.work, self.flags, self.keep = Path(work), flags, keep
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log = self.work / "results.jsonl"
+        self.done: dict[str, dict] = {}
+        if self.log.is_file():
+            for line in self.log.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.done[row["key"]] = row
+
+    def __call__(self, key: str, recipe: str, sets: list[str], seed: int, source: Path | None = None,
+                 metric: str = "test/acc", flags: dict | None = None, train: bool = True) -> float | None:
+        """The run's ``metric``; trained first unless already done (``train=False``: None if not done)."""
+        key = f"{key}-s{seed}"
+        flags = {**self.flags, **(flags or {}), "seed": seed, **({"source": str(source)} if source else {})}
+        cls = recipes.get(recipe)
+        cfg = cls.prepare(configlib.resolve(cls, "quick", None, [*COMMON, *sets], flags))
+        fp = fingerprint(cfg)
+        row = self.done.get(key)
+        if row and row.get("config", fp) == fp and metric in row.get("metrics", {metric: row.get("acc")}):
+            return row.get("metrics", {}).get(metric, row.get("acc"))
+        if not train:
+            return None
+        run_dir = self.work / key
+        resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
+        if resume:
+            try:
+                resume = fingerprint(load_config(run_dir)) == fp
+            except Exception:  # a folder the interruption left half-written: start again
+                resume = False
+        if not resume:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        t = time.monotonic()
+        metrics = Trainer(cfg, run_dir, resume=resume, progress=False).fit()
+        metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        row = {"key": key, "config": fp, "acc": metrics.get("test/acc"), "metrics": metrics,
+               "s": round(time.monotonic() - t, 1), "resumed": resume}
+        self.done[key] = row
+        with self.log.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps({"run": key, metric: round(metrics[metric], 4), "s": row["s"], "resumed": resume}),
+              flush=True)
+        if not self.keep(key):  # keep the disk small: only the runs other runs start from are kept
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return metrics[metric]
+
+    def dir(self, key: str, seed: int) -> Path:
+        return self.work / f"{key}-s{seed}"
+

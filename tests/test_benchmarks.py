@@ -1,0 +1,47 @@
+"""The benchmark studies' run cache (benchmarks/runs.py): a finished run is recalled, an interrupted one resumes."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from paradigms import config as configlib
+from paradigms import recipes
+from paradigms.engine import Trainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import runs as runcache  # noqa: E402
+
+SETS = ["train.epochs=2", "train_size=200"]
+
+
+def test_a_finished_run_is_recalled_not_retrained(tmp_path, monkeypatch):
+    acc = runcache.Runs(tmp_path, {"dataset": "digits"})("a", "supervised", SETS, 0)
+    assert not (tmp_path / "a-s0").exists()  # not kept unless asked
+    assert 0 < acc <= 1
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(runcache, "Trainer", no_training)
+    again = runcache.Runs(tmp_path, {"dataset": "digits"})
+    assert again("a", "supervised", SETS, 0) == acc
+    # another config under the same key is not the same run: without training there is no result
+    assert again("a", "supervised", ["train.epochs=3", "train_size=200"], 0, train=False) is None
+    assert again("a", "supervised", SETS, 1, train=False) is None  # another seed neither
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    runs = runcache.Runs(tmp_path, {"dataset": "digits"}, keep=lambda key: True)
+    # the run as a killed benchmark leaves it: a folder with checkpoints and no line in results.jsonl
+    cls = recipes.get("supervised")
+    cfg = configlib.resolve(cls, "quick", None, [*runcache.COMMON, *SETS], {"dataset": "digits", "seed": 0})
+    expected = Trainer(cfg, tmp_path / "b-s0", progress=False).fit()["test/acc"]
+    assert runs("b", "supervised", SETS, 0) == pytest.approx(expected)
+    row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
+    assert row["key"] == "b-s0" and row["resumed"] is True
+    # a folder from another config is not resumed: it is trained again from the start
+    other = runs("b", "supervised", ["train.epochs=1", "train_size=200"], 0)
+    row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
+    assert row["resumed"] is False and 0 < other <= 1
