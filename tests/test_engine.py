@@ -117,6 +117,42 @@ def test_torchrun_ddp_two_processes_on_cpu(tmp_path):
     assert evaluate_run(out, "cpu")["test/acc"] == pytest.approx(final["test/acc"], abs=1e-6)
 
 
+PROBE = """
+import json, os, sys, torch
+from paradigms import cli
+from paradigms.supervised.classify import Supervised
+
+train_step, draws = Supervised.train_step, []
+
+def probe(self, batch, step):  # what the augmentation would draw at this step
+    draws.append(float(torch.rand(())))
+    return train_step(self, batch, step)
+
+Supervised.train_step = probe
+try:
+    cli.main(sys.argv[1:])
+finally:
+    with open(os.path.join(os.environ["PROBE_OUT"], "draws-" + os.environ["RANK"] + ".json"), "w") as f:
+        json.dump(draws, f)
+"""
+
+
+def test_ddp_ranks_draw_their_own_augmentations(tmp_path):
+    """Under DDP each rank's random stream differs (else every rank crops its images alike)."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    (tmp_path / "probe.py").write_text(PROBE)
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(tmp_path / "probe.py"),
+                           "run", "supervised", "--quiet", "--device", "cpu", "--out", str(tmp_path / "run"),
+                           "--set", "train.epochs=1", "--set", "train.batch_size=64", "--set", "train_size=512"],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PROBE_OUT": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"draws-{r}.json").read_text()) for r in range(2))
+    assert len(r0) == len(r1) > 1
+    assert all(a != b for a, b in zip(r0, r1)), "ranks drew the same random numbers"
+    assert len(set(r0)) == len(r0)
+
+
 def test_data_are_sharded_by_rank_without_overlap():
     n, b = 103, 16
     ranks = [index_batches(n, b, seed=1, epoch=2, rank=r, world=2) for r in range(2)]

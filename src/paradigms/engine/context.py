@@ -27,6 +27,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rank_step_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of one rank's random draws at one step (augmentations, dropout masks) under DDP.
+
+    Ranks must not share one stream, or every rank draws the same crops and masks for its images;
+    and a run resumed at any step must draw what the uninterrupted run drew there.
+    """
+    return ((seed * 1_000_003 + rank) * 1_000_033 + step) % 2**63
+
+
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")

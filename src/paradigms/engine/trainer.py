@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .. import config as configlib
 from ..errors import NonFiniteLoss, UserError
 from . import checkpoint as ckpt
-from .context import Context, seed_everything
+from .context import Context, rank_step_seed, seed_everything
 from .report import draw_figures, write_report
 from .runlog import RunLog
 
@@ -120,6 +120,8 @@ class Trainer:
         try:
             while epoch < cfg.train.epochs:
                 for i, batch in enumerate(recipe.batches(epoch, start_batch), start=start_batch):
+                    if ctx.world > 1:  # each rank its own random draws (one process keeps its seeded stream)
+                        torch.manual_seed(rank_step_seed(cfg.seed, ctx.rank, step))
                     metrics = recipe.train_step(batch, step)
                     step += 1
                     pending.append((step, metrics))
