@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,3 +68,18 @@ def test_quick_preset_learns_the_real_datasets(shared_data, tmp_path, dataset, f
     cfg = config("supervised", ["train.epochs=1", "train_size=10000"], dataset=dataset, data_dir=str(shared_data))
     final = Trainer(cfg, tmp_path / dataset, progress=False).fit()
     assert final["test/acc"] > floor
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_the_papers_configs_resolve_and_build_the_papers_networks(path):
+    """configs/ holds the papers' full settings (run on a GPU): each must still load, and build an 11.2M network."""
+    from paradigms import config as configlib
+    from paradigms import recipes
+
+    data = configlib.load_yaml(path)
+    cfg = configlib.resolve(recipes.get(data["recipe"]), "quick", path, [], {})
+    assert cfg.preset == "none" and cfg.train.epochs == 200 and cfg.train.batch_size == 128
+    net = build_net(cfg.model, (3, 32, 32), 10)
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(11.17e6, rel=0.01)
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
