@@ -42,7 +42,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def policies(cutout: int) -> dict[str, list]:
-    return {"none": [], "standard": ["standard"], "standard + cutout": ["standard", {"cutout": {"size": cutout}}],
+    # Cutout fills with the dataset's mean colour (zero once standardised), as the authors' code does
+    return {"none": [], "standard": ["standard"],
+            "standard + cutout": ["standard", {"cutout": {"size": cutout, "fill": "mean"}}],
             "standard + mixup": ["standard", "mixup"], "standard + cutmix": ["standard", "cutmix"]}
 
 
@@ -61,12 +63,14 @@ STUDIES = {"fashion-mnist": (1000, 14, "LeNet-5 x4", "Fashion-MNIST, 1,000 train
            "cifar10": (5000, 16, "ResNet width 16", "CIFAR-10, 5,000 training images")}
 
 
-def study(runs: Runs, dataset: str, epochs: int, seeds: int, run: bool = True) -> dict[str, list[float]]:
+def study(runs: Runs, dataset: str, epochs: int, seeds: int, run: bool = True,
+          only: list[str] | None = None) -> dict[str, list[float]]:
     """Test accuracy per policy (in ``policies`` order), seed by seed; ``run=False`` only recalls."""
     train_size, cutout, _, _ = STUDIES[dataset]
     pols = policies(cutout)
     out: dict[str, list[float]] = {name: [] for name in pols}
-    for seed, name in [(seed, name) for tier in ORDER for seed in range(seeds) for name in tier]:
+    for seed, name in [(seed, name) for tier in ORDER for seed in range(seeds) for name in tier
+                       if only is None or name in only]:
         key = f"{dataset}-{name.replace(' + ', '+')}-n{train_size}-e{epochs}"
         sets = [*PROTOCOL, f"train_size={train_size}", f"train.epochs={epochs}", "augment=" + json.dumps(pols[name])]
         acc = runs(key, "supervised", sets, seed, flags={"dataset": dataset}, train=run)

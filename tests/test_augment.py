@@ -53,17 +53,25 @@ def test_mixup_lambda_follows_beta_alpha():
 
 
 def test_cutout_zeroes_exactly_one_square_of_the_given_size():
-    x = torch.ones(50, 1, 20, 20)
-    out = TRANSFORMS["cutout"](size=6, inside=True)(x)
-    for img in out[:, 0]:
-        zeros = (img == 0).nonzero()
-        assert len(zeros) == 36
+    """Zero in the standardised image, as the paper (the authors cut after normalising): the dataset's mean colour."""
+    mean, std = torch.tensor([0.2, 0.3, 0.4]).view(1, 3, 1, 1), torch.tensor([0.5, 0.6, 0.7]).view(1, 3, 1, 1)
+    x = 0.5 + 0.5 * torch.rand(50, 3, 20, 20)  # never the mean: every zero below is the square
+    cut = augment.build([{"cutout": {"size": 6, "inside": True}}], "cifar10", 3, mean=(0.2, 0.3, 0.4)).transforms[0]
+    z = (cut(x) - mean) / std
+    for img in z:
+        zeros = (img.abs() < 1e-6).all(0).nonzero()
+        assert len(zeros) == 36 and (img.abs() < 1e-6).sum() == 3 * 36
         (r0, c0), (r1, c1) = zeros.min(0).values, zeros.max(0).values
         assert (r1 - r0 + 1, c1 - c0 + 1) == (6, 6)
     # as in the paper, the default centre may sit near the border: a clipped square, never more
-    out = TRANSFORMS["cutout"](size=6)(x)
+    x = torch.ones(50, 1, 20, 20)
+    out = TRANSFORMS["cutout"](size=6, fill=0)(x)
     counts = (out == 0).flatten(1).sum(1)
     assert (counts <= 36).all() and (counts < 36).any() and (counts > 0).all()
+    # without the dataset's mean (one image file): the image's own mean colour
+    x = torch.rand(4, 3, 20, 20)
+    out = TRANSFORMS["cutout"](size=20, inside=True)(x)
+    assert torch.allclose(out, x.mean((2, 3), keepdim=True).expand_as(x))
 
 
 def test_hue_shift_keeps_brightness():
@@ -155,6 +163,9 @@ def test_bad_policies_fail_with_one_clear_line():
         build(["rotat"])
     with pytest.raises(UserError, match=r"augment cutout.size = 0.*valid: >= 1"):
         build([{"cutout": {"size": 0}}])
+    for bad in (2, "grey"):
+        with pytest.raises(UserError, match=r"augment cutout.fill = .*'mean'.*\[0, 1\]"):
+            build([{"cutout": {"fill": bad}}])
     with pytest.raises(UserError, match=r"augment rotate.degrees = 400.*<= 180"):
         build([{"rotate": {"degrees": 400}}])
     with pytest.raises(UserError, match="unknown parameter 'sigma'"):

@@ -123,7 +123,7 @@ def augment_cmd(
     torch.manual_seed(seed)
     if (image is None) == (dataset is None):
         raise UserError("give an image file or --dataset D [--index I], not both")
-    partners = None
+    partners, mean = None, None
     if dataset is not None:
         from .data import load_images
 
@@ -136,13 +136,14 @@ def augment_cmd(
         img = x[index].float() / 255
         partners = x[torch.randperm(len(x))[:8]].float() / 255
         title = f"{dataset} #{index} ({data.classes[int(data.train_y[index])]})"
+        mean = data.mean
     else:
         img = read_image(image)
         title = image.name
     if partners is None:  # a lone file mixes with mirrored and rotated copies of itself
         partners = torch.stack([img.flip(2), img.flip(1), img.flip(1).flip(2)])
     if sheet:
-        fig = F.sheet_figure(img, partners)
+        fig = F.sheet_figure(img, partners, mean=mean)
     else:
         spec = None
         if policy is not None:
@@ -152,8 +153,8 @@ def augment_cmd(
                 raise UserError(f"--policy {policy!r} is not valid YAML; e.g. '[rotate, {{cutout: {{size: 8}}}}]'") from None
             if not isinstance(spec, list):
                 spec = [spec]
-        pol = build(spec, dataset or "", img.shape[0]) if spec else None
-        fig = F.grid_figure(img, n, pol, title=f"{title}: 1 image => {n} training images")
+        pol = build(spec, dataset or "", img.shape[0], mean=mean) if spec else None
+        fig = F.grid_figure(img, n, pol, title=f"{title}: 1 image => {n} training images", mean=mean)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130, bbox_inches="tight")
     typer.echo(f"wrote {out}")

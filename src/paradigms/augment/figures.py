@@ -33,13 +33,15 @@ def show(ax, img: torch.Tensor, title: str = "", fontsize: int = 6) -> None:
     ax.axis("off")
 
 
-def grid_policy(channels: int) -> Policy:
-    return build([s for s in GRID_POLICY if next(iter(s)) not in GREY_SKIP or channels == 3], channels=channels)
+def grid_policy(channels: int, mean=None) -> Policy:
+    return build([s for s in GRID_POLICY if next(iter(s)) not in GREY_SKIP or channels == 3], channels=channels,
+                 mean=mean)
 
 
-def grid_figure(image: torch.Tensor, n: int = 18, policy: Policy | None = None, title: str = ""):
-    """One image (C, H, W) in [0, 1] and ``n`` augmented versions, each labelled with what was done."""
-    policy = policy or grid_policy(image.shape[0])
+def grid_figure(image: torch.Tensor, n: int = 18, policy: Policy | None = None, title: str = "", mean=None):
+    """One image (C, H, W) in [0, 1] and ``n`` augmented versions, each labelled with what was done.
+    ``mean``: the dataset's mean colour, which Cutout fills with (else the image's own)."""
+    policy = policy or grid_policy(image.shape[0], mean)
     batch = image.unsqueeze(0).repeat(n, 1, 1, 1)
     out, _, labels = policy.trace(batch, torch.zeros(n, dtype=torch.long), 1)
     cols = min(7, n + 1)
@@ -66,7 +68,8 @@ def wrap(text: str, width: int = 24) -> str:
     return "\n".join([*lines, line])
 
 
-def sheet_rows(image: torch.Tensor, partners: torch.Tensor, k: int = 6) -> list[tuple[str, torch.Tensor, list[str]]]:
+def sheet_rows(image: torch.Tensor, partners: torch.Tensor, k: int = 6,
+               mean=None) -> list[tuple[str, torch.Tensor, list[str]]]:
     """Each family with fixed, increasing strengths: (row title, k images, their labels)."""
     x = image.unsqueeze(0).repeat(k, 1, 1, 1)
     n, _, h, w = x.shape
@@ -93,6 +96,7 @@ def sheet_rows(image: torch.Tensor, partners: torch.Tensor, k: int = 6) -> list[
     sc = lin(0.6, 1.4, k)
     rows.append(("scalings", T["scale"]().apply(x, {"s": sc}), [f"x{v:.2f}" for v in sc]))
     cut = T["cutout"](inside=True)
+    cut.dataset_mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
     p = cut.sample(n, h, w, x.device)
     rows.append(("cutout", cut.apply(x, p), [f"{cut.size(w)}x{cut.size(w)}"] * k))
     lam = lin(0.9, 0.4, k)
@@ -112,8 +116,8 @@ def sheet_rows(image: torch.Tensor, partners: torch.Tensor, k: int = 6) -> list[
     return rows
 
 
-def sheet_figure(image: torch.Tensor, partners: torch.Tensor, k: int = 6):
-    rows = sheet_rows(image, partners, k)
+def sheet_figure(image: torch.Tensor, partners: torch.Tensor, k: int = 6, mean=None):
+    rows = sheet_rows(image, partners, k, mean)
     fig, axes = plt.subplots(len(rows), k + 1, figsize=((k + 1) * 1.3, len(rows) * 1.45), squeeze=False)
     for r, (title, imgs, labels) in enumerate(rows):
         axes[r, 0].text(0.95, 0.5, title, ha="right", va="center", fontsize=9, transform=axes[r, 0].transAxes)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ..errors import UserError, unknown
 from .mix import MIXES, Mix
-from .transforms import TRANSFORMS, Transform
+from .transforms import TRANSFORMS, Cutout, Transform
 
 STANDARD = {
     "cifar10": ["crop", "flip"],
@@ -68,7 +68,8 @@ def make(name: str, params: dict) -> Transform:
                 if getattr(m, attr, None) is not None:
                     bounds.append(f"{sym} {getattr(m, attr)}")
         rng = f" (valid: {' and '.join(bounds)})" if bounds else ""
-        raise UserError(f"augment {name}.{key} = {e.get('input')!r}: {e['msg']}{rng}") from None
+        msg = e["msg"].removeprefix("Value error, ")
+        raise UserError(f"augment {name}.{key} = {e.get('input')!r}: {msg}{rng}") from None
 
 
 class Policy:
@@ -108,8 +109,9 @@ class Policy:
         return x, y, labels
 
 
-def build(spec: list[Spec] | None, dataset: str = "", channels: int = 3) -> Policy:
-    """A :class:`Policy` from a config list (see the module docstring)."""
+def build(spec: list[Spec] | None, dataset: str = "", channels: int = 3, mean=None) -> Policy:
+    """A :class:`Policy` from a config list (see the module docstring). ``mean``: the dataset's
+    per-channel mean in [0, 1], the colour Cutout fills with (zero once standardised)."""
     transforms, mixes = [], []
     for item in spec or []:
         name, params = parse(item)
@@ -123,5 +125,7 @@ def build(spec: list[Spec] | None, dataset: str = "", channels: int = 3) -> Poli
         if t.colour_only and channels != 3:
             raise UserError(f"augment {name} needs colour (3-channel) images; dataset {dataset!r} has "
                             f"{channels} channel(s): drop {name} from augment")
+        if isinstance(t, Cutout) and mean is not None:
+            t.dataset_mean = torch.as_tensor(mean, dtype=torch.float32)
         (mixes if isinstance(t, Mix) else transforms).append(t)
     return Policy(transforms, mixes)

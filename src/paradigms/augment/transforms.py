@@ -10,12 +10,12 @@ image.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import kornia
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Params = dict[str, torch.Tensor]
 
@@ -258,15 +258,26 @@ class Blur(Transform):
 
 # -- erasing ----------------------------------------------------------------------------------------
 class Cutout(Transform):
-    """Cutout (DeVries & Taylor 2017): zero one ``size`` x ``size`` square per image. As in the paper
-    its centre is uniform over the image, so it may be clipped at the border; ``inside: true`` keeps
-    the whole square in the image."""
+    """Cutout (DeVries & Taylor 2017): blank one ``size`` x ``size`` square per image. As in the paper
+    its centre is uniform over the image, so it may be clipped at the border (``inside: true`` keeps
+    the whole square in the image), and the square is zero in the *standardised* image, i.e. filled
+    with the dataset's mean colour (the authors cut after normalising). ``fill`` sets another value
+    in [0, 1]; a policy built without the dataset's mean (one image file) uses each image's own."""
 
     name, family = "cutout", "erase"
+    dataset_mean: torch.Tensor | None = None  # (C,) in [0, 1]; set by ``augment.build(..., mean=)``
 
     class Config(Transform.Config):
         size: int | None = Field(None, ge=1, le=1024, description="default: half the width (16 on 32x32)")
         inside: bool = False
+        fill: Literal["mean"] | float = Field("mean", description="the dataset's mean colour, or a value in [0, 1]")
+
+        @field_validator("fill", mode="before")
+        @classmethod
+        def _mean_or_unit_number(cls, v):
+            if v != "mean" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                raise ValueError("fill is 'mean' (the dataset's mean colour) or a number in [0, 1]")
+            return v
 
     def draw(self, n, h, w, device):
         s = self.size(w)
@@ -287,7 +298,14 @@ class Cutout(Transform):
         ys = torch.arange(h, device=x.device).view(1, h, 1)
         xs = torch.arange(w, device=x.device).view(1, 1, w)
         hole = (ys >= y0) & (ys < y0 + s) & (xs >= x0) & (xs < x0 + s)
-        return x.masked_fill(hole.unsqueeze(1), 0.0)
+        return torch.where(hole.unsqueeze(1), self.fill_value(x), x)
+
+    def fill_value(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.fill != "mean":
+            return torch.tensor(float(self.cfg.fill), dtype=x.dtype, device=x.device)
+        if self.dataset_mean is not None:
+            return self.dataset_mean.to(x.device, x.dtype).view(1, -1, 1, 1)
+        return x.mean(dim=(2, 3), keepdim=True)
 
     def describe(self, p, i):
         return "cutout" if p["on"][i] else ""

@@ -128,7 +128,7 @@ class Supervised(Recipe):
         self.modules = {"model": self.net}
         self.train_net = ctx.distribute(self.net)
         self.optimizers = {"opt": make_optimizer(self.param_groups(), cfg.optim)}
-        self.augment = augment.build(cfg.augment, cfg.dataset, data.channels)
+        self.augment = augment.build(cfg.augment, cfg.dataset, data.channels, mean=data.mean)
         self.norm = Normalize(data.mean, data.std, ctx.device, channels_last=self.channels_last)
         common = dict(device=ctx.device, normalize=self.norm.unit if self.augment else self.norm, seed=cfg.seed,
                       rank=ctx.rank, world=ctx.world,
