@@ -171,14 +171,15 @@ def study_lines(runs: Runs, dataset: str, epochs: int, seeds: int, res: dict[str
     done = sum(len(v) for v in res.values())
     total = seeds * len(res)
     secs = [row["s"] for key, row in runs.done.items()
-            if key.startswith(f"{dataset}-") and f"-n{train_size}-e{epochs}-" in key and "s" in row]
+            if key.startswith(f"{dataset}-") and f"-n{train_size}-e{epochs}-" in key and "s" in row
+            and not row.get("resumed")]  # a resumed run's seconds are only its last part
     lines = [f"### {title}, {epochs} epochs ({net}, Cutout {cutout}x{cutout})", ""]
     if done < total:
         lines += [f"**Partial: {done} of {total} runs so far.** The rest are trained by the same command, "
                   "which picks up where it stopped.", ""]
     lines += [*table(res), "", f"What it shows: {verdict(res)}"]
     if secs:
-        lines[-1] += f" One run takes {mean(secs) / 60:.1f} minutes here (mean of {len(secs)})."
+        lines[-1] += f" One run takes {mean(secs) / 60:.1f} minutes here (mean of {len(secs)} uninterrupted)."
     return lines + [""]
 
 
