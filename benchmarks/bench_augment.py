@@ -162,9 +162,9 @@ def verdict(res: dict[str, list[float]]) -> str:
             continue
         d = mean(res[extra][:k]) - mean(res[ref][:k])
         what = "as expected" if d > 0 else "NOT the expected direction"
-        if ref == "standard":
-            what = "adds" if d > 0 else "does not add"
-        parts.append(f"{extra.replace('standard + ', '')} vs {ref} {d:+.1%} over {k} seed(s) ({what})")
+        if ref == "standard":  # within 0.1 point is a tie, not a gain
+            what = "adds" if d > 0.001 else "ties (within 0.1 point)" if d >= -0.001 else "does not add"
+        parts.append(f"{extra.replace('standard + ', '')} vs {ref} {d:+.2%} over {k} seed(s) ({what})")
     return "; ".join(parts) + "." if parts else "no runs yet."
 
 
