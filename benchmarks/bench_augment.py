@@ -235,9 +235,9 @@ def main() -> None:
                   f"({step * 1000:.0f} ms for a batch of 256).", ""]
     else:  # keep the throughput table of the last run that measured it
         old = out.read_text() if out.is_file() else ""
-        if BEGIN in old and "### Throughput" in old.split(BEGIN, 1)[1].split(END, 1)[0]:
-            lines += ("### Throughput" + old.split(BEGIN, 1)[1].split(END, 1)[0].split("### Throughput", 1)[1]
-                      ).rstrip("\n").split("\n") + [""]
+        old = old.split(BEGIN, 1)[1].split(END, 1)[0] if BEGIN in old else ""
+        if "### Throughput" in old:
+            lines += ("### Throughput" + old.split("### Throughput", 1)[1]).rstrip("\n").split("\n")
     while not lines[-1]:
         lines.pop()
     section = "\n".join([*lines, END]) + "\n"

@@ -49,6 +49,7 @@ class Runs:
             for line in self.log.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
+                    row.setdefault("metrics", {"test/acc": row["acc"]})  # rows written before metrics were kept
                     self.done[row["key"]] = row
 
     def __call__(self, key: str, recipe: str, sets: list[str], seed: int, source: Path | None = None,
@@ -60,11 +61,11 @@ class Runs:
         cfg = cls.prepare(configlib.resolve(cls, "quick", None, [*COMMON, *sets], flags))
         fp = fingerprint(cfg)
         row = self.done.get(key)
-        if row and row.get("config", fp) == fp and metric in row.get("metrics", {metric: row.get("acc")}):
-            return row.get("metrics", {}).get(metric, row.get("acc"))
+        if row and row.get("config", fp) == fp and metric in row["metrics"]:  # rows without a config predate it
+            return row["metrics"][metric]
         if not train:
             return None
-        run_dir = self.work / key
+        run_dir = self.dir(key)
         resume = (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
         if resume:
             try:
@@ -87,6 +88,6 @@ class Runs:
             shutil.rmtree(run_dir, ignore_errors=True)
         return metrics[metric]
 
-    def dir(self, key: str, seed: int) -> Path:
-        return self.work / f"{key}-s{seed}"
+    def dir(self, key: str, seed: int | None = None) -> Path:
+        return self.work / (key if seed is None else f"{key}-s{seed}")
 

@@ -125,7 +125,7 @@ def build(spec: list[Spec] | None, dataset: str = "", channels: int = 3, mean=No
         if t.colour_only and channels != 3:
             raise UserError(f"augment {name} needs colour (3-channel) images; dataset {dataset!r} has "
                             f"{channels} channel(s): drop {name} from augment")
-        if isinstance(t, Cutout) and mean is not None:
-            t.dataset_mean = torch.as_tensor(mean, dtype=torch.float32)
+        if isinstance(t, Cutout):
+            t.use_mean(mean)
         (mixes if isinstance(t, Mix) else transforms).append(t)
     return Policy(transforms, mixes)

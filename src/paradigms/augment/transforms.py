@@ -265,7 +265,7 @@ class Cutout(Transform):
     in [0, 1]; a policy built without the dataset's mean (one image file) uses each image's own."""
 
     name, family = "cutout", "erase"
-    dataset_mean: torch.Tensor | None = None  # (C,) in [0, 1]; set by ``augment.build(..., mean=)``
+    dataset_mean: torch.Tensor | None = None  # (C,) in [0, 1]; see ``use_mean``
 
     class Config(Transform.Config):
         size: int | None = Field(None, ge=1, le=1024, description="default: half the width (16 on 32x32)")
@@ -299,6 +299,11 @@ class Cutout(Transform):
         xs = torch.arange(w, device=x.device).view(1, 1, w)
         hole = (ys >= y0) & (ys < y0 + s) & (xs >= x0) & (xs < x0 + s)
         return torch.where(hole.unsqueeze(1), self.fill_value(x), x)
+
+    def use_mean(self, mean) -> Cutout:
+        """Fill with ``mean``, the dataset's per-channel mean in [0, 1] (None: each image's own)."""
+        self.dataset_mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
+        return self
 
     def fill_value(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.fill != "mean":
