@@ -39,7 +39,7 @@ clean:
 	rm -rf $(VENV) runs .pytest_cache
 
 # Augmentation study (issue 3): Fashion-MNIST and low-data CIFAR-10, 5 policies x 3 seeds; CIFAR-10 at the papers' 200 epochs
-# for standard, + cutout, + mixup (21 minutes a run here).
+# for standard, + cutout, + mixup, 5 seeds (about 20 minutes a run here).
 # Hours from nothing; finished runs are kept in runs/bench-augment, so stop it and run it again at will.
 bench-augment: install
 	$(PY) benchmarks/bench_augment.py --data-dir $(DATA) --out BENCHMARKS.md

@@ -45,3 +45,24 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     other = runs("b", "supervised", ["train.epochs=1", "train_size=200"], 0)
     row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
     assert row["resumed"] is False and 0 < other <= 1
+
+
+def test_augment_table_shows_loss_only_when_every_run_kept_it():
+    import bench_augment
+
+    res = {"standard": [0.80, 0.81], "standard + cutout": [0.80, 0.812]}
+    full = bench_augment.table(res, {"standard": [0.9, 0.8], "standard + cutout": [0.7, 0.7]})
+    assert full[0].endswith("test loss, mean |") and full[2].endswith(" 0.850 |") and full[3].endswith(" 0.700 |")
+    part = bench_augment.table(res, {"standard": [0.9, 0.8], "standard + cutout": [0.7]})  # a run from a printed log
+    assert "loss" not in part[0] and part[3].count("|") == part[0].count("|")
+    # a gain counts when over 0.1 point and twice its paired standard error; the rest is seed noise
+    assert "cutout vs standard +0.10% over 1 seed(s): within seed noise" in bench_augment.verdict(
+        {"standard": [0.80], "standard + cutout": [0.801]})
+    noisy = {"standard": [0.80, 0.81, 0.80], "standard + cutout": [0.81, 0.80, 0.815]}  # +1, -1, +1.5 points
+    assert "cutout vs standard +0.50% ± 0.76% (paired se) over 3 seed(s): within seed noise" in bench_augment.verdict(noisy)
+    steady = {"standard": [0.80, 0.81, 0.80], "standard + cutout": [0.81, 0.821, 0.809]}
+    assert "(paired se) over 3 seed(s): adds" in bench_augment.verdict(steady)
+    worse = {"none": [0.80, 0.81], "standard": [0.70, 0.711], "standard + mixup": [0.69, 0.70]}
+    assert "standard vs none -9.95% ± 0.05% (paired se) over 2 seed(s): NOT the expected direction" in \
+        bench_augment.verdict(worse)
+    assert "mixup vs standard -1.05% ± 0.05% (paired se) over 2 seed(s): does not add" in bench_augment.verdict(worse)
