@@ -67,19 +67,23 @@ STUDIES = {"fashion-mnist": (1000, 14, "LeNet-5 x4", "Fashion-MNIST, 1,000 train
 
 
 def study(runs: Runs, dataset: str, epochs: int, seeds: int, run: bool = True,
-          only: list[str] | None = None, metric: str = "test/acc") -> dict[str, list[float]]:
-    """``metric`` per policy (in ``policies`` order), seed by seed; ``run=False`` only recalls."""
+          only: list[str] | None = None) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Test accuracy and test loss per policy (in ``policies`` order), seed by seed; ``run=False`` only
+    recalls. Runs imported from a printed log kept only their accuracy, so a loss list may be shorter."""
     train_size, cutout, _, _ = STUDIES[dataset]
     pols = policies(cutout)
     out: dict[str, list[float]] = {name: [] for name in pols if only is None or name in only}
+    losses: dict[str, list[float]] = {name: [] for name in out}
     for seed, name in [(seed, name) for tier in ORDER for seed in range(seeds) for name in tier
                        if only is None or name in only]:
         key = f"{dataset}-{name.replace(' + ', '+')}-n{train_size}-e{epochs}"
         sets = [*PROTOCOL, f"train_size={train_size}", f"train.epochs={epochs}", "augment=" + json.dumps(pols[name])]
-        value = runs(key, "supervised", sets, seed, metric=metric, flags={"dataset": dataset}, train=run)
-        if value is not None:  # every list holds seeds 0, 1, ... in order: the order above fills them so
-            out[name].append(value)
-    return out
+        metrics = runs(key, "supervised", sets, seed, metric=None, flags={"dataset": dataset}, train=run)
+        if metrics is not None:  # every list holds seeds 0, 1, ... in order: the order above fills them so
+            out[name].append(metrics["test/acc"])
+            if "test/loss" in metrics:
+                losses[name].append(metrics["test/loss"])
+    return out, losses
 
 
 def throughput(data_dir, batch: int = 256, reps: int = 5) -> tuple[list[tuple[str, float]], float, float]:
@@ -232,9 +236,8 @@ def main() -> None:
         budgets += [("cifar10", e, args.cifar_long_seeds, ORDER[0]) for e in args.cifar_long_epochs]
     results, lines = {}, []
     for dataset, epochs, seeds, only in budgets:
-        res = study(runs, dataset, epochs, seeds, run=not args.report_only, only=only)
+        res, losses = study(runs, dataset, epochs, seeds, run=not args.report_only, only=only)
         results[f"{STUDIES[dataset][3]}, {epochs} epochs"] = res
-        losses = study(runs, dataset, epochs, seeds, run=False, only=only, metric="test/loss")
         lines += study_lines(runs, dataset, epochs, seeds, res, losses)
     bar_chart({k: v for k, v in results.items() if any(v.values())}, HERE / "figures" / "augment.png")
     cmd = (f"python benchmarks/bench_augment.py --data-dir ../shared/datasets --seeds {args.seeds} "

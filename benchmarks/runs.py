@@ -53,16 +53,17 @@ class Runs:
                     self.done[row["key"]] = row
 
     def __call__(self, key: str, recipe: str, sets: list[str], seed: int, source: Path | None = None,
-                 metric: str = "test/acc", flags: dict | None = None, train: bool = True) -> float | None:
-        """The run's ``metric``; trained first unless already done (``train=False``: None if not done)."""
+                 metric: str | None = "test/acc", flags: dict | None = None, train: bool = True):
+        """The run's ``metric`` (None: all its metrics, a dict); trained first unless already done
+        (``train=False``: None if not done)."""
         key = f"{key}-s{seed}"
         flags = {**self.flags, **(flags or {}), "seed": seed, **({"source": str(source)} if source else {})}
         cls = recipes.get(recipe)
         cfg = cls.prepare(configlib.resolve(cls, "quick", None, [*COMMON, *sets], flags))
         fp = fingerprint(cfg)
         row = self.done.get(key)
-        if row and row.get("config", fp) == fp and metric in row["metrics"]:  # rows without a config predate it
-            return row["metrics"][metric]
+        if row and row.get("config", fp) == fp and (metric is None or metric in row["metrics"]):
+            return row["metrics"] if metric is None else row["metrics"][metric]  # rows without a config predate it
         if not train:
             return None
         run_dir = self.dir(key)
@@ -82,11 +83,11 @@ class Runs:
         self.done[key] = row
         with self.log.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(json.dumps({"run": key, metric: round(metrics[metric], 4), "s": row["s"], "resumed": resume}),
-              flush=True)
+        shown = metric or "test/acc"
+        print(json.dumps({"run": key, shown: round(metrics[shown], 4), "s": row["s"], "resumed": resume}), flush=True)
         if not self.keep(key):  # keep the disk small: only the runs other runs start from are kept
             shutil.rmtree(run_dir, ignore_errors=True)
-        return metrics[metric]
+        return metrics if metric is None else metrics[metric]
 
     def dir(self, key: str, seed: int | None = None) -> Path:
         return self.work / (key if seed is None else f"{key}-s{seed}")

@@ -27,6 +27,7 @@ def test_a_finished_run_is_recalled_not_retrained(tmp_path, monkeypatch):
     monkeypatch.setattr(runcache, "Trainer", no_training)
     again = runcache.Runs(tmp_path, {"dataset": "digits"})
     assert again("a", "supervised", SETS, 0) == acc
+    assert again("a", "supervised", SETS, 0, metric=None)["test/acc"] == acc  # None: the run's metrics, all of them
     # another config under the same key is not the same run: without training there is no result
     assert again("a", "supervised", ["train.epochs=3", "train_size=200"], 0, train=False) is None
     assert again("a", "supervised", SETS, 1, train=False) is None  # another seed neither
