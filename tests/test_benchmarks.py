@@ -67,3 +67,41 @@ def test_augment_table_shows_loss_only_when_every_run_kept_it():
     assert "standard vs none -9.95% ± 0.05% (paired se) over 2 seed(s): NOT the expected direction" in \
         bench_augment.verdict(worse)
     assert "mixup vs standard -1.05% ± 0.05% (paired se) over 2 seed(s): does not add" in bench_augment.verdict(worse)
+
+
+def test_a_setting_added_later_at_its_default_keeps_the_kept_runs_fingerprints():
+    import hashlib
+
+    cfg = configlib.resolve(recipes.get("supervised"), "quick", None, SETS, {"dataset": "digits"})
+    data = cfg.model_dump(mode="json")
+    for field in ("data_dir", "source", *runcache.ADDED_LATER):  # the config as it was when the runs were kept
+        data.pop(field, None)
+    before = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    assert runcache.fingerprint(cfg) == before
+    held = configlib.resolve(recipes.get("supervised"), "quick", None, [*SETS, "val_size=100"], {"dataset": "digits"})
+    assert runcache.fingerprint(held) != before  # set, it is another run
+
+
+def test_cutout_size_is_chosen_on_held_out_images_then_tested_against_standard():
+    import bench_augment
+
+    calls = []
+
+    def fake_runs(key, recipe, sets, seed, metric=None, flags=None, train=True):
+        calls.append((key, sets, seed))
+        if "val_size=1000" in sets:  # the choice: validation metrics only; size 12 does best
+            return {"val/acc": {"8": 0.80, "12": 0.83, "16": 0.82}[key.split("cutout")[1].split("-")[0] or "16"]}
+        return {"test/acc": 0.81 if "cutout12" in key else 0.80, "test/loss": 0.7}
+
+    lines = bench_augment.chosen_lines(fake_runs, 200, 2, run=True)
+    val_keys = [k for k, sets, _ in calls if "val_size=1000" in sets]
+    assert val_keys == ["cifar10-standard+cutout8-n5000-val1000-e200", "cifar10-standard+cutout12-n5000-val1000-e200",
+                        "cifar10-standard+cutout-n5000-val1000-e200"]
+    assert "Chosen: 12x12." in "\n".join(lines)
+    test_keys = [(k, seed) for k, sets, seed in calls if "val_size=1000" not in sets]
+    assert test_keys == [("cifar10-standard-n5000-e200", 0), ("cifar10-standard+cutout12-n5000-e200", 0),
+                         ("cifar10-standard-n5000-e200", 1), ("cifar10-standard+cutout12-n5000-e200", 1)]
+    assert any('"size": 12' in s for k, sets, _ in calls if "cutout12-n5000-e200" in k for s in sets)
+    assert "cutout vs standard +1.00%" in lines[-2]
+    # the size at the study's default keeps the key of the runs already kept
+    assert bench_augment.run_key("cifar10", "standard + cutout", 200, 16) == "cifar10-standard+cutout-n5000-e200"

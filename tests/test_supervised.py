@@ -61,6 +61,28 @@ def test_imagefolder_trains_in_memory_and_streamed(tmp_path, memory_mb):
     assert json.loads((tmp_path / "run" / "final.json").read_text())["test/acc"] == 1.0
 
 
+def test_val_size_holds_out_training_images_and_never_reads_the_test_set(tmp_path, monkeypatch):
+    import dataclasses
+
+    from paradigms.data import load_images
+    from paradigms.errors import UserError
+    from paradigms.supervised import classify
+
+    data = load_images("digits")
+    x, y, vx, vy, _ = classify.select(data, config("supervised", ["train_size=500", "val_size=200"]))
+    assert torch.equal(x, data.train_x[:500]) and torch.equal(y, data.train_y[:500])  # the same training images
+    assert torch.equal(vx, data.train_x[500:700]) and torch.equal(vy, data.train_y[500:700])  # the next 200
+    x, _, vx, _, _ = classify.select(data, config("supervised", ["val_size=100"]))  # no train_size: the last 100
+    assert len(x) == data.num_train - 100 and torch.equal(vx, data.train_x[-100:])
+    with pytest.raises(UserError, match=r"val_size=2000 with train_size=500 needs 2,500 training images"):
+        classify.select(data, config("supervised", ["train_size=500", "val_size=2000"]))
+    # with the test set taken away, a run with val_size still trains, and reports validation metrics only
+    monkeypatch.setattr(classify, "load_images", lambda *a, **k: dataclasses.replace(data, test_x=None, test_y=None))
+    final = Trainer(config("supervised", ["train.epochs=2", "train_size=500", "val_size=300", "model.width=1"]),
+                    tmp_path / "val", progress=False).fit()
+    assert 0.3 < final["val/acc"] <= 1 and final["val/loss"] > 0 and "test/acc" not in final
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset,floor", [("mnist", 0.96), ("fashion-mnist", 0.78), ("cifar10", 0.35)])
 def test_quick_preset_learns_the_real_datasets(shared_data, tmp_path, dataset, floor):

@@ -39,6 +39,9 @@ class SupervisedConfig(RecipeConfig):
         [], description="train-time augmentation policy, e.g. [standard, cutout, mixup] (see paradigms.augment)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     train_size: int | None = Field(None, ge=1, description="use only the first N training images")
+    val_size: int | None = Field(None, ge=1, description="hold out N training images (the N after the first "
+                                 "train_size, else the last N) and evaluate on them instead of the test set: "
+                                 "choose settings without reading the test set (metrics val/acc, val/loss)")
     classes: list[int] | None = Field(None, min_length=2, description="train and test on these classes only, "
                                       "relabelled 0..k-1 in this order (e.g. [0, 1, 2, 3, 4])")
     labels_per_class: int | None = Field(None, ge=1, description="keep N training images per class, drawn "
@@ -196,7 +199,8 @@ class Supervised(Recipe):
         logits, labels, nll = self.predict()
         correct = (logits.argmax(1) == labels).sum().float() if len(labels) else torch.zeros(())
         totals = self.ctx.all_reduce(torch.stack([correct.cpu(), nll.cpu(), torch.tensor(float(len(labels)))]))
-        return {"test/acc": float(totals[0] / totals[2]), "test/loss": float(totals[1] / totals[2])}
+        split = "val" if self.cfg.val_size else "test"
+        return {f"{split}/acc": float(totals[0] / totals[2]), f"{split}/loss": float(totals[1] / totals[2])}
 
     def figures(self):
         logits, labels, _ = self.predict(self.figure_loader)
@@ -218,13 +222,25 @@ class Supervised(Recipe):
 
 
 def select(data, cfg: SupervisedConfig):
-    """(train_x, train_y, test_x, test_y, class names) after train_size, classes and labels_per_class."""
+    """(train_x, train_y, eval_x, eval_y, class names) after val_size, train_size, classes and labels_per_class.
+
+    The evaluation set is the test set, or with ``val_size`` the training images held out for validation.
+    """
     x, y, tx, ty, names = data.train_x, data.train_y, data.test_x, data.test_y, list(data.classes)
-    if cfg.train_size is not None and x is not None:
+    if (cfg.classes or cfg.labels_per_class or cfg.val_size) and x is None:
+        raise UserError(f"dataset {cfg.dataset!r} is streamed from disk; classes, labels_per_class and val_size "
+                        f"need it in memory (raise memory_mb above its size)")
+    if cfg.val_size is not None:
+        n = len(y)
+        end = n if cfg.train_size is None else cfg.train_size + cfg.val_size
+        if end > n or end - cfg.val_size < 1:
+            raise UserError(f"val_size={cfg.val_size} with train_size={cfg.train_size} needs "
+                            f"{max(end, cfg.val_size + 1):,} training images; {cfg.dataset} has {n:,} "
+                            f"(lower val_size or train_size)")
+        tx, ty = x[end - cfg.val_size: end], y[end - cfg.val_size: end]
+        x, y = x[: end - cfg.val_size], y[: end - cfg.val_size]
+    elif cfg.train_size is not None and x is not None:
         x, y = x[: cfg.train_size], y[: cfg.train_size]
-    if (cfg.classes or cfg.labels_per_class) and x is None:
-        raise UserError(f"dataset {cfg.dataset!r} is streamed from disk; classes and labels_per_class need it "
-                        f"in memory (raise memory_mb above its size)")
     if cfg.classes:
         k = data.num_classes
         bad = [c for c in cfg.classes if not 0 <= c < k]
