@@ -89,8 +89,9 @@ class Runs:
         self.done[key] = row
         with self.log.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        shown = metric or "test/acc"
-        print(json.dumps({"run": key, shown: round(metrics[shown], 4), "s": row["s"], "resumed": resume}), flush=True)
+        shown = metric or next((m for m in ("test/acc", "val/acc") if m in metrics), None)
+        print(json.dumps({"run": key, **({shown: round(metrics[shown], 4)} if shown else {}), "s": row["s"],
+                          "resumed": resume}), flush=True)
         if not self.keep(key):  # keep the disk small: only the runs other runs start from are kept
             shutil.rmtree(run_dir, ignore_errors=True)
         return metrics if metric is None else metrics[metric]

@@ -33,6 +33,15 @@ def test_a_finished_run_is_recalled_not_retrained(tmp_path, monkeypatch):
     assert again("a", "supervised", SETS, 1, train=False) is None  # another seed neither
 
 
+def test_a_validation_run_is_kept_and_recalled(tmp_path, capsys):
+    runs = runcache.Runs(tmp_path, {"dataset": "digits"})
+    metrics = runs("v", "supervised", [*SETS, "val_size=100"], 0, metric=None)
+    assert set(metrics) >= {"val/acc", "val/loss"} and "test/acc" not in metrics
+    assert '"val/acc"' in capsys.readouterr().out  # the progress line shows the metric the run has
+    assert runcache.Runs(tmp_path, {"dataset": "digits"})("v", "supervised", [*SETS, "val_size=100"], 0,
+                                                          metric="val/acc", train=False) == metrics["val/acc"]
+
+
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     runs = runcache.Runs(tmp_path, {"dataset": "digits"}, keep=lambda key: True)
     # the run as a killed benchmark leaves it: a folder with checkpoints and no line in results.jsonl
