@@ -99,14 +99,16 @@ def test_cutout_size_is_chosen_on_held_out_images_then_tested_against_standard()
     def fake_runs(key, recipe, sets, seed, metric=None, flags=None, train=True):
         calls.append((key, sets, seed))
         if "val_size=1000" in sets:  # the choice: validation metrics only; size 12 does best
-            return {"val/acc": {"8": 0.80, "12": 0.83, "16": 0.82}[key.split("cutout")[1].split("-")[0] or "16"]}
+            return {"val/acc": 0.85 if "cutout" not in key else
+                    {"8": 0.80, "12": 0.83, "16": 0.82}[key.split("cutout")[1].split("-")[0] or "16"]}
         return {"test/acc": 0.81 if "cutout12" in key else 0.80, "test/loss": 0.7}
 
     lines = bench_augment.chosen_lines(fake_runs, 200, 2, run=True)
     val_keys = [k for k, sets, _ in calls if "val_size=1000" in sets]
     assert val_keys == ["cifar10-standard+cutout8-n5000-val1000-e200", "cifar10-standard+cutout12-n5000-val1000-e200",
-                        "cifar10-standard+cutout-n5000-val1000-e200"]
-    assert "Chosen: 12x12." in "\n".join(lines)
+                        "cifar10-standard+cutout-n5000-val1000-e200", "cifar10-standard-n5000-val1000-e200"]
+    assert "Chosen: 12x12." in "\n".join(lines)  # the reference (standard alone, 85%) is not a candidate
+    assert "| none (the standard policy alone, for reference) | 85.00% |" in lines
     test_keys = [(k, seed) for k, sets, seed in calls if "val_size=1000" not in sets]
     assert test_keys == [("cifar10-standard-n5000-e200", 0), ("cifar10-standard+cutout12-n5000-e200", 0),
                          ("cifar10-standard-n5000-e200", 1), ("cifar10-standard+cutout12-n5000-e200", 1)]
