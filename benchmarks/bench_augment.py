@@ -76,20 +76,28 @@ def run_key(dataset: str, name: str, epochs: int, cutout: int | None = None, val
     return f"{dataset}-{name.replace(' + ', '+')}{size}-n{train_size}{held}-e{epochs}"
 
 
+def policy_run(runs: Runs, dataset: str, name: str, epochs: int, seed: int, run: bool = True,
+               cutout: int | None = None, val: int | None = None) -> dict[str, float] | None:
+    """The metrics of one run of a study (None if not run and ``run=False``): the papers' protocol with policy
+    ``name`` (``cutout``: a Cutout size other than the study's), on the study's first training images, scored on
+    the test set, or with ``val`` on that many training images after them."""
+    train_size, default, _, _ = STUDIES[dataset]
+    sets = [*PROTOCOL, f"train_size={train_size}", *([f"val_size={val}"] if val else []), f"train.epochs={epochs}",
+            "augment=" + json.dumps(policies(cutout or default)[name])]
+    return runs(run_key(dataset, name, epochs, cutout, val), "supervised", sets, seed, metric=None,
+                flags={"dataset": dataset}, train=run)
+
+
 def study(runs: Runs, dataset: str, epochs: int, seeds: int, run: bool = True, only: list[str] | None = None,
           cutout: int | None = None) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Test accuracy and test loss per policy (in ``policies`` order), seed by seed; ``run=False`` only
     recalls. Runs imported from a printed log kept only their accuracy, so a loss list may be shorter.
     ``cutout``: a Cutout size other than the study's own."""
-    train_size, default, _, _ = STUDIES[dataset]
-    pols = policies(cutout or default)
-    out: dict[str, list[float]] = {name: [] for name in pols if only is None or name in only}
+    out: dict[str, list[float]] = {name: [] for name in policies(0) if only is None or name in only}
     losses: dict[str, list[float]] = {name: [] for name in out}
     for seed, name in [(seed, name) for tier in ORDER for seed in range(seeds) for name in tier
                        if only is None or name in only]:
-        key = run_key(dataset, name, epochs, cutout)
-        sets = [*PROTOCOL, f"train_size={train_size}", f"train.epochs={epochs}", "augment=" + json.dumps(pols[name])]
-        metrics = runs(key, "supervised", sets, seed, metric=None, flags={"dataset": dataset}, train=run)
+        metrics = policy_run(runs, dataset, name, epochs, seed, run, cutout)
         if metrics is not None:  # every list holds seeds 0, 1, ... in order: the order above fills them so
             out[name].append(metrics["test/acc"])
             if "test/loss" in metrics:
@@ -106,14 +114,9 @@ SIZES, VAL = (8, 12, 16), 1000
 def choose_cutout(runs: Runs, epochs: int, run: bool = True) -> dict[int, float]:
     """Held-out accuracy of standard + Cutout per size, then of standard alone (size 0); one seed each
     (``run=False`` only recalls)."""
-    train_size = STUDIES["cifar10"][0]
     out = {}
     for size in (*SIZES, 0):
-        name = "standard + cutout" if size else "standard"
-        sets = [*PROTOCOL, f"train_size={train_size}", f"val_size={VAL}", f"train.epochs={epochs}",
-                "augment=" + json.dumps(policies(size)[name])]
-        metrics = runs(run_key("cifar10", name, epochs, size, VAL), "supervised", sets, 0,
-                       metric=None, flags={"dataset": "cifar10"}, train=run)
+        metrics = policy_run(runs, "cifar10", "standard + cutout" if size else "standard", epochs, 0, run, size, VAL)
         if metrics is not None:
             out[size] = metrics["val/acc"]
     return out
