@@ -66,14 +66,14 @@ def plain_loop(cfg, data, steps: int) -> float:
     """A hand-written PyTorch loop, the same work as the recipe's step; returns images/s."""
     from paradigms import augment
     from paradigms.nets import build_net
-    from paradigms.supervised.classify import lr_at, make_optimizer
+    from paradigms.optim import build_optimizer, lr_at
 
     torch.manual_seed(0)
-    net = build_net(cfg.model, (data.channels, *data.size), data.num_classes).to(memory_format=torch.channels_last)
-    opt = make_optimizer(net.parameters(), cfg.optim)
+    # the same network, its first layer standardising [0, 1] pixels as in a run
+    net = build_net(cfg.model, (data.channels, *data.size), data.num_classes, data.mean, data.std)
+    net = net.to(memory_format=torch.channels_last)
+    opt = build_optimizer(net.parameters(), cfg.optim)
     policy = augment.build(cfg.augment, cfg.dataset, data.channels)
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.std).view(1, -1, 1, 1)
     x_all, y_all = data.train_x, data.train_y
     b = cfg.train.batch_size
     net.train()
@@ -83,7 +83,6 @@ def plain_loop(cfg, data, steps: int) -> float:
         x, y = x_all[idx].float() / 255, y_all[idx]
         if policy:
             x, y = policy(x, y, data.num_classes)
-        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:
             g["lr"] = lr_at(i, steps, cfg.optim)
         loss = F.cross_entropy(net(x), y, label_smoothing=cfg.label_smoothing)

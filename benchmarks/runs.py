@@ -20,8 +20,9 @@ from paradigms.engine.trainer import load_config
 
 COMMON = ["train.eval_every=0", "train.figures=false"]
 
-# config fields added after the kept runs, with the default that reproduces what those runs did
-ADDED_LATER = {"val_size": None}
+# config fields added after the kept runs (dotted for nested ones), with the default that reproduces what
+# those runs did
+ADDED_LATER = {"val_size": None, "train.grad_clip": None, "optim.betas": [0.9, 0.999], "optim.eps": 1e-8}
 
 
 def mean(xs) -> float:
@@ -38,8 +39,12 @@ def fingerprint(cfg) -> str:
     for path_field in ("data_dir", "source"):
         data.pop(path_field, None)
     for later, default in ADDED_LATER.items():  # a setting added after runs were kept, left at its default,
-        if data.get(later, ...) == default:      # changes nothing they did: their fingerprints stay valid
-            data.pop(later)
+        *parents, key = later.split(".")         # changes nothing they did: their fingerprints stay valid
+        node = data
+        for p in parents:
+            node = node.get(p, {})
+        if node.get(key, ...) == default:
+            node.pop(key)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 

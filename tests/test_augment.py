@@ -152,6 +152,50 @@ def test_cpu_and_gpu_agree():
     assert torch.allclose(a, b.cpu(), atol=1e-4)
 
 
+def test_a_policy_without_labels_returns_just_the_images():
+    """Self-supervised views: no labels in, augmented images out, as with labels under the same seed."""
+    pol = build(["rotate", "resized_crop", "flip", "brightness", "cutout"], "cifar10", 3)
+    x, y = images(n=8), torch.arange(8) % 4
+    torch.manual_seed(3)
+    views = pol(x)
+    torch.manual_seed(3)
+    with_labels, same_y = pol(x, y, 4)
+    assert isinstance(views, torch.Tensor) and views.shape == x.shape and not torch.equal(views, x)
+    assert torch.equal(views, with_labels) and torch.equal(same_y, y)
+    out, no_y, notes = pol.trace(x)
+    assert out.shape == x.shape and no_y is None and len(notes) == 8
+
+
+def test_mixing_without_labels_fails_with_one_clear_line():
+    for mix in ("mixup", "cutmix"):
+        pol = build(["flip", mix])
+        with pytest.raises(UserError, match=f"augment {mix} needs labels.*drop {mix} from augment"):
+            pol(images())
+        with pytest.raises(UserError, match="needs labels"):
+            pol.trace(images())
+    x, y = pol(images(), torch.arange(6) % 3, 3)  # with labels it still mixes
+    assert y.shape == (6, 3)
+
+
+def test_standard_follows_the_dataset_registry():
+    from paradigms.data import registry
+
+    for name in registry.IMAGE_DATASETS:
+        assert augment.standard(name) == list(registry.lookup(name).standard_augment), name
+    assert augment.STANDARD["digits"] == ["crop"]
+    assert [t.name for t in build(["standard"], "imagefolder:/x", 3).transforms] == ["resized_crop", "flip"]
+
+
+def test_figures_leave_the_matplotlib_backend_alone():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import paradigms.augment.figures; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "svg"
+
+
 def test_standard_policies():
     assert [t.name for t in build(["standard"], "cifar10", 3).transforms] == ["crop", "flip"]
     assert "flip" not in [t.name for t in build(["standard"], "digits", 1).transforms]
@@ -188,7 +232,8 @@ def test_augment_command_draws_the_grid_and_the_sheet(capsys, tmp_path):
     img = (images(n=1, h=40, w=48)[0].permute(1, 2, 0) * 255).byte().numpy()
     Image.fromarray(img).save(tmp_path / "cat.png")
     code, _, err = run_cli(capsys, "augment", str(tmp_path / "cat.png"), "--sheet", "--out", str(tmp_path / "s.png"))
-    assert code == 0, err and (tmp_path / "s.png").is_file()
+    assert code == 0, err
+    assert (tmp_path / "s.png").is_file()
     code, _, err = run_cli(capsys, "augment", str(tmp_path / "cat.png"), "--n", "5", "--policy", "[rotate, {cutout: {size: 8}}]",
                            "--out", str(tmp_path / "p.png"))
     assert code == 0, err

@@ -12,6 +12,7 @@ import tarfile
 import threading
 import time
 import zipfile
+from dataclasses import replace
 from functools import lru_cache, partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,8 @@ from paradigms.data import (
     describe_datasets,
     load_images,
     load_text,
+    lookup,
+    registry,
     require,
 )
 from paradigms.data import root as root_mod
@@ -106,6 +109,51 @@ def test_unknown_names_hint():
     assert {k for _, k, _ in describe_datasets()} == {"image", "text"}
 
 
+def test_registry_resolves_case_aliases_and_patterns():
+    assert lookup("MNIST").name == "mnist"
+    for alias, name in (("cifar-10", "cifar10"), ("Fashion_MNIST", "fashion-mnist"), ("fashionmnist", "fashion-mnist"),
+                        ("olivetti", "olivetti-faces"), ("orl", "olivetti-faces"), ("orl-faces", "olivetti-faces"),
+                        ("tiny-shakespeare", "tinyshakespeare"), ("shakespeare", "tinyshakespeare")):
+        assert lookup(alias).name == name, alias
+    assert lookup("imagefolder:/some/where", "image").name == "imagefolder"
+    assert lookup("textfile:notes.txt", "text").name == "textfile"
+    with pytest.raises(UserError, match="did you mean 'imagefolder:PATH'"):
+        lookup("imagefolder")  # a pattern needs its path
+    with pytest.raises(UserError, match=r"^'mnist' is an image dataset, not a text one; "
+                                        r"text datasets: stdlib, tinyshakespeare, textfile:PATH$"):
+        lookup("mnist", "text")
+    with pytest.raises(UserError, match=r"'textfile:x' is a text dataset, not an image one; image datasets: "
+                                        r"digits, .*olivetti-faces, imagefolder:PATH$"):
+        lookup("textfile:x", "image")
+    assert registry.names("image")[-1] == "imagefolder:PATH" and "stdlib" not in registry.names("image")
+    assert registry.names() == [n for n, _, _ in describe_datasets()]
+    assert IMAGE_DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10", "olivetti-faces")
+    assert TEXT_DATASETS == ("stdlib", "tinyshakespeare")
+
+
+def test_registry_standard_augment():
+    assert registry.standard_augment("cifar10") == ["crop", "flip"]
+    assert registry.standard_augment("cifar-10") == ["crop", "flip"]  # aliases too
+    assert registry.standard_augment("digits") == ["crop"]  # a mirrored 2 is no 2
+    assert registry.standard_augment("imagefolder:/x") == ["resized_crop", "flip"]
+    assert registry.standard_augment("no-such-set") == ["resized_crop", "flip"]
+
+
+def test_every_registry_entry_is_complete():
+    """Each reader imports, names are unique, and every source file has a checksum."""
+    sums = root_mod.checksums()
+    seen: set[str] = set()
+    for info in registry.DATASETS:
+        assert info.kind in ("image", "text") and info.description
+        assert callable(info.reader_function()), info.reader
+        keys = {info.name, *info.aliases}
+        assert not keys & seen, keys & seen
+        seen |= keys
+        assert (info.source is None) == (info.name in ("digits", "stdlib") or info.pattern), info.name
+        for f in info.source.files if info.source else ():
+            assert len(sums[f"{info.source.directory}/{f}"]) == 64
+
+
 # ---------------------------------------------------------------------------------------------
 # data root, checksums, downloads
 
@@ -123,12 +171,17 @@ def test_data_root_precedence(tmp_path, monkeypatch):
         data_root(tmp_path / "afile")
 
 
-def test_checksums_cover_every_dataset_file():
+def test_checksums_file_is_read():
     sums = root_mod.checksums()
-    for src in root_mod.SOURCES.values():
-        for f in src.files:
-            assert len(sums[f"{src.directory}/{f}"]) == 64
     assert sums["tinyshakespeare/input.txt"].startswith("86c4e6aa")
+    assert len(sums) > 400 and all(len(v) == 64 and int(v, 16) >= 0 for v in sums.values())
+
+
+def test_require_needs_a_dataset_with_files(tmp_path):
+    with pytest.raises(UserError, match="'digits' has no files under the data root; only these do: mnist"):
+        require("digits", tmp_path)
+    with pytest.raises(UserError, match="unknown dataset 'mnsit'"):
+        require("mnsit", tmp_path)
 
 
 def test_missing_files_offline(tmp_path):
@@ -144,9 +197,7 @@ def test_missing_files_offline(tmp_path):
 
 def test_download_failure_is_fast_and_clear(tmp_path, monkeypatch):
     monkeypatch.delenv("PARADIGMS_OFFLINE")
-    src = root_mod.SOURCES["tinyshakespeare"]
-    monkeypatch.setitem(root_mod.SOURCES, "tinyshakespeare",
-                        root_mod.Source(src.directory, src.files, src.homepage, file_urls=("http://127.0.0.1:9/",)))
+    _patch_source(monkeypatch, "tinyshakespeare", {}, file_urls=("http://127.0.0.1:9/",))
     start = time.monotonic()
     with pytest.raises(DataError, match="downloading failed") as err:
         load_text("tinyshakespeare", tmp_path)
@@ -187,9 +238,12 @@ def test_download_atomic(server, tmp_path):
     assert file_dest.read_bytes() == payload
 
 
-def _patch_source(monkeypatch, key, sums, **urls):
-    src = root_mod.SOURCES[key]
-    monkeypatch.setitem(root_mod.SOURCES, key, root_mod.Source(src.directory, src.files, src.homepage, **urls))
+def _patch_source(monkeypatch, name, sums, **urls):
+    """Make the registry fetch dataset ``name`` from ``urls`` only, with ``sums`` over the real checksums."""
+    info = lookup(name)
+    src = root_mod.Source(info.source.directory, info.source.files, info.source.homepage, **urls)
+    patched = tuple(replace(d, source=src) if d.name == name else d for d in registry.DATASETS)
+    monkeypatch.setattr(registry, "DATASETS", patched)
     real = dict(root_mod.checksums())
     real.update(sums)
     monkeypatch.setattr(root_mod, "checksums", lambda: real)
@@ -263,6 +317,39 @@ def test_require_archive_zip_olivetti(server, tmp_path, monkeypatch):
     assert d.train_y[:9].tolist() == [0] * 8 + [1] and d.test_y[:3].tolist() == [0, 0, 1]
     assert int(d.train_x[0, 0, 0, 0]) == 1 and int(d.test_x[0, 0, 0, 1]) == 9  # s1/1.pgm and s1/9.pgm
     assert require("olivetti-faces", tmp_path)["s40/10.pgm"].is_file()
+
+
+def _faces(root: Path, damaged: dict[str, bytes]) -> dict[str, str]:
+    """A faces folder (4x3 PGMs, ``damaged`` replacing some files by path) and its checksums."""
+    sums = {}
+    for k in range(1, 41):
+        for i in range(1, 11):
+            data = damaged.get(f"s{k}/{i}.pgm", b"P5\n4 3\n255\n" + bytes(range(12)))
+            (root / "olivetti-faces" / f"s{k}").mkdir(parents=True, exist_ok=True)
+            (root / "olivetti-faces" / f"s{k}" / f"{i}.pgm").write_bytes(data)
+            sums[f"olivetti-faces/s{k}/{i}.pgm"] = sha(data)
+    return sums
+
+
+@pytest.mark.parametrize("bad,why", [
+    (b"P5\n4 3\n255\n" + bytes(5), "truncated"),  # pixels cut short
+    (b"GIF89a not a face", "cannot identify"),  # not a PGM at all
+    (b"P5\n5 3\n255\n" + bytes(15), "5x3 pixels, the other faces 4x3"),  # another size
+])
+def test_damaged_face_names_the_file_and_the_fix(tmp_path, monkeypatch, bad, why):
+    sums = _faces(tmp_path, {"s3/7.pgm": bad})
+    _patch_source(monkeypatch, "olivetti-faces", sums)
+    with pytest.raises(DataError, match=why) as err:
+        load_images("olivetti-faces", tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "olivetti-faces" / "s3" / "7.pgm") in msg and "delete it and run again" in msg
+
+
+def test_faces_read_with_pillow(tmp_path, monkeypatch):
+    _patch_source(monkeypatch, "olivetti-faces", _faces(tmp_path, {}))
+    d = load_images("orl", tmp_path)  # an alias
+    assert d.name == "olivetti-faces" and d.train_x.shape == (320, 1, 3, 4)
+    assert d.train_x[0, 0].flatten().tolist() == list(range(12))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from torch import nn
 
 from paradigms import config as configlib
 from paradigms import recipes
-from paradigms.engine import Trainer, index_batches
+from paradigms.data import index_batches
+from paradigms.engine import Trainer
 from paradigms.engine import checkpoint as ckpt
 from paradigms.errors import CheckpointError, UserError
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from paradigms.config import OptimConfig
 from paradigms.nets import NetConfig, build_net
-from paradigms.supervised.classify import cross_entropy, lr_at
+from paradigms.optim import OptimConfig, lr_at
+from paradigms.supervised.classify import cross_entropy
 
 from .test_engine import config
 from paradigms.engine import Trainer
@@ -66,16 +66,17 @@ def test_val_size_holds_out_training_images_and_never_reads_the_test_set(tmp_pat
 
     from paradigms.data import load_images
     from paradigms.errors import UserError
+    from paradigms.data import subset
     from paradigms.supervised import classify
 
     data = load_images("digits")
-    x, y, vx, vy, _ = classify.select(data, config("supervised", ["train_size=500", "val_size=200"]))
+    x, y, vx, vy, _ = subset.select(data, config("supervised", ["train_size=500", "val_size=200"]))
     assert torch.equal(x, data.train_x[:500]) and torch.equal(y, data.train_y[:500])  # the same training images
     assert torch.equal(vx, data.train_x[500:700]) and torch.equal(vy, data.train_y[500:700])  # the next 200
-    x, _, vx, _, _ = classify.select(data, config("supervised", ["val_size=100"]))  # no train_size: the last 100
+    x, _, vx, _, _ = subset.select(data, config("supervised", ["val_size=100"]))  # no train_size: the last 100
     assert len(x) == data.num_train - 100 and torch.equal(vx, data.train_x[-100:])
     with pytest.raises(UserError, match=r"val_size=2000 with train_size=500 needs 2,500 training images"):
-        classify.select(data, config("supervised", ["train_size=500", "val_size=2000"]))
+        subset.select(data, config("supervised", ["train_size=500", "val_size=2000"]))
     # with the test set taken away, a run with val_size still trains, and reports validation metrics only
     monkeypatch.setattr(classify, "load_images", lambda *a, **k: dataclasses.replace(data, test_x=None, test_y=None))
     final = Trainer(config("supervised", ["train.epochs=2", "train_size=500", "val_size=300", "model.width=1"]),

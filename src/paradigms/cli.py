@@ -1,26 +1,53 @@
-"""The ``paradigms`` command: list, run, eval, report.
+"""The ``paradigms`` command: list, run, eval, report, config, and the commands each paradigm brings.
 
-Bad input (an unknown recipe, dataset or key, a value out of range, a missing or corrupt file or
-checkpoint, a diverging loss) prints one line ``error: ...`` and exits with status 2.
+A paradigm package adds its own sub-commands (``augment``, ``attack``, ...) through its plugin
+(:mod:`paradigms.plugins`). Bad input never shows a traceback: a wrong option, value, name, file or
+checkpoint prints one line ``error: ...`` naming the thing and the fix, and exits with status 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from . import __version__
 from .errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Every way a deep network learns, as recipes on one engine.")
+
+class Preset(str, Enum):
+    quick = "quick"
+    full = "full"
+    none = "none"
 
 
-@app.command("list")
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+DataDir = Annotated[Optional[str], typer.Option(help="data root (else $PARADIGMS_DATA, else the user cache)")]
+Sets = Annotated[Optional[list[str]], typer.Option("--set", help="key.sub=value (repeatable; `paradigms config "
+                                                   "RECIPE` lists the keys)")]
+PresetOpt = Annotated[Preset, typer.Option(help="quick: 2 CPU cores, minutes; full: paper scale; none: defaults")]
+DeviceOpt = Annotated[Optional[Device], typer.Option(help="where to run (auto: cuda when there is one)")]
+
+
+def resolved(recipe: str, dataset, data_dir, preset: Preset, config, set_, flags: dict):
+    from . import config as configlib
+    from . import recipes
+
+    flags = {"dataset": dataset, "data_dir": data_dir, **flags}
+    return configlib.resolve(recipes.get(recipe), preset.value, config, set_ or [], flags)
+
+
 def list_recipes() -> None:
     """The recipes: family, default dataset, what each measures."""
     from .recipes import all_recipes
@@ -32,17 +59,15 @@ def list_recipes() -> None:
         typer.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
 
 
-@app.command()
 def run(
     recipe: Annotated[Optional[str], typer.Argument(help="recipe name (see `paradigms list`)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="dataset: digits, mnist, fashion-mnist, cifar10, "
-                                                  "olivetti-faces, imagefolder:PATH")] = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="data root (else $PARADIGMS_DATA, else the user cache)")] = None,
-    preset: Annotated[str, typer.Option(help="quick (2 CPU cores, minutes) | full (paper scale) | none")] = "quick",
+    dataset: Annotated[Optional[str], typer.Option(help="the dataset (`paradigms datasets` lists them)")] = None,
+    data_dir: DataDir = None,
+    preset: PresetOpt = Preset.quick,
     config: Annotated[Optional[Path], typer.Option(help="YAML file of config values")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="key.sub=value (repeatable)")] = None,
+    set_: Sets = None,
     seed: Annotated[Optional[int], typer.Option(help="random seed")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
+    device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="run folder (default runs/RECIPE-DATASET-TIME)")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="continue the interrupted run in this folder")] = None,
     source: Annotated[Optional[str], typer.Option("--from", help="transfer from this run folder or weights "
@@ -50,26 +75,25 @@ def run(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a recipe; prints the final metrics and the run folder."""
-    from . import config as configlib
     from . import recipes
     from .engine.trainer import Trainer, load_config
 
+    dev = device.value if device else None
     if resume is not None:
         if recipe or dataset or config or set_ or seed is not None or out or source:
             raise UserError("--resume RUN_DIR continues a run with its saved config; give no recipe, "
                             "--dataset, --config, --set, --seed, --from or --out with it")
         cfg = load_config(resume)
-        if device:
-            cfg = cfg.model_copy(update={"device": device})
+        if dev:
+            cfg = cfg.model_copy(update={"device": dev})
         run_dir = resume
     else:
         if recipe is None:
             raise UserError("name a recipe (`paradigms list` shows them) or give --resume RUN_DIR")
-        flags = {"dataset": dataset, "seed": seed, "device": device, "data_dir": data_dir, "source": source}
         if source is not None and "source" not in recipes.get(recipe).Config.model_fields:
             raise UserError(f"--from is for recipes that start from trained weights (finetune); "
                             f"{recipe!r} trains from scratch")
-        cfg = configlib.resolve(recipes.get(recipe), preset, config, set_ or [], flags)
+        cfg = resolved(recipe, dataset, data_dir, preset, config, set_, {"seed": seed, "device": dev, "source": source})
         run_dir = out
     t0 = time.monotonic()
     trainer = Trainer(cfg, run_dir, resume=resume is not None, progress=False if quiet else None)
@@ -81,18 +105,16 @@ def run(
     trainer.ctx.close()
 
 
-@app.command("eval")
 def eval_(
     run_dir: Annotated[Path, typer.Argument(help="a run folder")],
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | auto")] = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Evaluate a run's latest checkpoint; prints the metrics as JSON."""
     from .engine.trainer import evaluate_run
 
-    typer.echo(json.dumps(evaluate_run(run_dir, device), indent=1))
+    typer.echo(json.dumps(evaluate_run(run_dir, device.value if device else None), indent=1))
 
 
-@app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="a run folder")]) -> None:
     """Redraw a run's figures and rewrite its report.html."""
     from .engine.trainer import report_run
@@ -100,83 +122,81 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder")]) -> Non
     typer.echo(f"report: {report_run(run_dir)}")
 
 
-@app.command("augment")
-def augment_cmd(
-    image: Annotated[Optional[Path], typer.Argument(help="an image file (or use --dataset and --index)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="take the image from this dataset instead of a file")] = None,
-    index: Annotated[int, typer.Option(help="which training image of --dataset")] = 0,
-    data_dir: Annotated[Optional[str], typer.Option(help="data root (else $PARADIGMS_DATA, else the user cache)")] = None,
-    n: Annotated[int, typer.Option("--n", min=1, max=100, help="how many augmented versions")] = 18,
-    sheet: Annotated[bool, typer.Option(help="one labelled row per transform family instead of the grid")] = False,
-    policy: Annotated[Optional[str], typer.Option(help="a policy as YAML, e.g. '[rotate, {cutout: {size: 8}}]'")] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    out: Annotated[Path, typer.Option(help="the PNG to write")] = Path("augment.png"),
+def config(
+    recipe: Annotated[str, typer.Argument(help="recipe name (see `paradigms list`)")],
+    dataset: Annotated[Optional[str], typer.Option(help="the dataset (`paradigms datasets` lists them)")] = None,
+    data_dir: DataDir = None,
+    preset: PresetOpt = Preset.quick,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML file of config values")] = None,
+    set_: Sets = None,
 ) -> None:
-    """Draw one image and N augmented versions, each labelled with what was done (or --sheet)."""
-    import torch
-    import yaml
+    """Print a recipe's resolved config as YAML, each setting explained: the keys `--set` takes."""
+    from .config import to_commented_yaml
 
-    from .augment import build
-    from .augment import figures as F
-    from .data.images import read_image
+    cfg = resolved(recipe, dataset, data_dir, preset, config_file, set_, {})
+    typer.echo(to_commented_yaml(cfg), nl=False)
 
-    torch.manual_seed(seed)
-    if (image is None) == (dataset is None):
-        raise UserError("give an image file or --dataset D [--index I], not both")
-    partners, mean = None, None
-    if dataset is not None:
-        from .data import load_images
 
-        data = load_images(dataset, data_dir)
-        x = data.train_x if data.train_x is not None else None
-        if x is None:
-            raise UserError(f"dataset {dataset!r} is streamed from disk; give one of its image files instead")
-        if not 0 <= index < len(x):
-            raise UserError(f"--index {index} is out of range: {dataset} has {len(x)} training images (0..{len(x) - 1})")
-        img = x[index].float() / 255
-        partners = x[torch.randperm(len(x))[:8]].float() / 255
-        title = f"{dataset} #{index} ({data.classes[int(data.train_y[index])]})"
-        mean = data.mean
-    else:
-        img = read_image(image)
-        title = image.name
-    if partners is None:  # a lone file mixes with mirrored and rotated copies of itself
-        partners = torch.stack([img.flip(2), img.flip(1), img.flip(1).flip(2)])
-    if sheet:
-        fig = F.sheet_figure(img, partners, mean=mean)
-    else:
-        spec = None
-        if policy is not None:
-            try:
-                spec = yaml.safe_load(policy)
-            except yaml.YAMLError:
-                raise UserError(f"--policy {policy!r} is not valid YAML; e.g. '[rotate, {{cutout: {{size: 8}}}}]'") from None
-            if not isinstance(spec, list):
-                spec = [spec]
-        pol = build(spec, dataset or "", img.shape[0], mean=mean) if spec else None
-        fig = F.grid_figure(img, n, pol, title=f"{title}: 1 image => {n} training images", mean=mean)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130, bbox_inches="tight")
-    typer.echo(f"wrote {out}")
+def datasets() -> None:
+    """The datasets: name, kind (image or text), what they are."""
+    from .data import describe_datasets
+
+    rows = describe_datasets()
+    width = max(len(n) for n, _, _ in rows)
+    for name, kind, text in rows:
+        typer.echo(f"{name.ljust(width)}  {kind:<5}  {text}")
+
+
+def root(ctx: typer.Context,
+         version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False) -> None:
+    """Every way a deep network learns, as recipes on one engine."""
+    if version:
+        typer.echo(f"paradigms {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    """The command: the core commands, then each paradigm package's own (its plugin's ``commands``)."""
+    from .plugins import plugins
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app.callback(invoke_without_command=True)(root)
+    app.command("list")(list_recipes)
+    app.command("run")(run)
+    app.command("eval")(eval_)
+    app.command("report")(report)
+    app.command("config")(config)
+    app.command("datasets")(datasets)
+    for plugin in plugins():
+        if hasattr(plugin, "commands"):
+            plugin.commands(app)
+    return app
+
+
+def usage_line(e: typer.TyperException) -> str:
+    """A usage error (typer's parser: unknown option, bad value, missing argument) on one line."""
+    msg = " ".join(e.format_message().split())
+    command = getattr(getattr(e, "ctx", None), "command_path", None)
+    return f"{msg} (see `{command} --help`)" if command else msg
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files here; a notebook keeps its own backend
     try:
-        app(args=argv, standalone_mode=False)
+        code = build_app()(args=argv, standalone_mode=False)
     except UserError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("interrupted; continue with `paradigms run --resume RUN_DIR`", err=True)
+    except typer.TyperException as e:
+        typer.echo(f"error: {usage_line(e)}", err=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        typer.echo("interrupted; continue a run with `paradigms run --resume RUN_DIR`", err=True)
         sys.exit(130)
-    except Exception as e:  # click's own usage errors carry an exit code and a message
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -11,6 +11,7 @@ or the valid range. The resolved config is written to the run folder as ``config
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,29 +39,20 @@ class TrainConfig(Section):
     figures: bool = Field(True, description="draw the figures at the end (benchmarks that train hundreds of runs skip them)")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on GPU, fp32 on CPU")
     workers: int = Field(2, ge=0, le=64, description="DataLoader workers for streamed datasets")
-
-
-class OptimConfig(Section):
-    """Optimiser and learning-rate schedule (the schedule is a pure function of the step)."""
-
-    name: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.1, gt=0, le=100.0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0, le=1)
-    schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
-    warmup: float = Field(0.2, ge=0, lt=1, description="fraction of steps warming up (onecycle)")
+    grad_clip: float | None = Field(None, gt=0, description="clip the gradients' global L2 norm to this "
+                                    "(None: no clipping)")
 
 
 class RecipeConfig(Section):
     """What every recipe's config has. A recipe subclasses it and adds its own sections."""
 
-    recipe: str
-    preset: Literal["quick", "full", "none"] = "quick"
-    dataset: str = "digits"
-    seed: int = Field(0, ge=0, lt=2**63)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    data_dir: str | None = None
+    recipe: str = Field(description="the recipe (`paradigms list`)")
+    preset: Literal["quick", "full", "none"] = Field("quick", description="quick (2 CPU cores, minutes) | full "
+                                                     "(paper scale, a GPU) | none (the defaults alone)")
+    dataset: str = Field("digits", description="the dataset (`paradigms run --help` lists them)")
+    seed: int = Field(0, ge=0, lt=2**63, description="one seed for data order, initialisation and augmentation")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when there is one")
+    data_dir: str | None = Field(None, description="data root (else $PARADIGMS_DATA, else the user cache)")
     train: TrainConfig = TrainConfig()
 
 
@@ -151,6 +143,35 @@ def validate(model: type[RecipeConfig], data: dict) -> RecipeConfig:
 
 def to_yaml(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def _flow(value) -> str:
+    """One YAML value on one line (``[crop, flip]``, ``0.1``, ``null``)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9, sort_keys=False).strip()
+    return text.removesuffix("...").strip()
+
+
+def to_commented_yaml(cfg: BaseModel, indent: str = "") -> str:
+    """``cfg`` as YAML with each field's description as a comment above it: the ``--set`` keys, explained.
+
+    The text loads back (``--config``) to the same config.
+    """
+    lines = []
+    for name, field in type(cfg).model_fields.items():
+        value = getattr(cfg, name)
+        # a field a subclass re-declares (recipe: str = "supervised") keeps its base class's description
+        description = next((k.model_fields[name].description for k in type(cfg).__mro__
+                            if name in getattr(k, "model_fields", {}) and k.model_fields[name].description), None)
+        for line in textwrap.wrap(description or "", 100 - len(indent)):
+            lines.append(f"{indent}# {line}")
+        if isinstance(value, BaseModel):
+            if value.__doc__ and not description:
+                lines.append(f"{indent}# {value.__doc__.strip().splitlines()[0]}")
+            lines.append(f"{indent}{name}:")
+            lines.append(to_commented_yaml(value, indent + "  ").rstrip("\n"))
+        else:
+            lines.append(f"{indent}{name}: {_flow(type(cfg).__pydantic_serializer__.to_python(cfg, mode='json')[name])}")
+    return "\n".join(lines) + "\n"
 
 
 def resolve(

@@ -10,11 +10,15 @@ checkpoints, resumption, reports. A recipe subclass provides:
 - ``__init__(cfg, ctx)``: build data, networks and optimisers; put every network that must be
   checkpointed in ``self.modules`` and every optimiser in ``self.optimizers`` (a GAN has two);
 - ``batches(epoch, start)`` and ``steps_per_epoch``: the training batches of an epoch;
-- ``train_step(batch, step)``: forward, backward and update, driving one optimiser or several;
-  returns named scalar tensors (``loss`` is checked for NaN/inf by the engine);
+- ``train_step(batch, step)``: forward, backward and update, driving one optimiser or several
+  (:mod:`paradigms.optim`); returns named scalars, which may differ between steps (each is averaged
+  over the steps that reported it); every name starting with ``loss`` is checked for NaN/inf, and
+  ``lr`` is the learning rate the step used;
 - ``evaluate()``: named metrics; ``figures()``: named matplotlib figures;
 - optionally ``encoder``: the key in ``modules`` of the network whose knowledge other recipes
-  reuse (:mod:`paradigms.transfer` loads it from the run folder); ``prepare(cfg)``: complete a
+  reuse (:mod:`paradigms.transfer` loads it from the run folder); ``network``: the key of the network
+  ``paradigms.load(RUN_DIR)`` gives, with ``network_card()`` (written to ``model.json``: what rebuilds
+  it without the dataset) and ``build_network(card)``; ``prepare(cfg)``: complete a
   fresh run's config before it is saved; ``start()``: work done once before the first step of a
   fresh run, never on resume (fine-tuning imports its pretrained weights there).
 
@@ -35,13 +39,6 @@ from .errors import unknown
 
 REGISTRY: dict[str, type[Recipe]] = {}
 
-# Modules that register recipes when imported (kept lazy so `paradigms list` stays quick).
-RECIPE_MODULES = [
-    "paradigms.supervised.classify",
-    "paradigms.supervised.backprop_recipe",
-    "paradigms.transfer.recipe",
-]
-
 
 def register(cls: type[Recipe]) -> type[Recipe]:
     REGISTRY[cls.name] = cls
@@ -49,8 +46,12 @@ def register(cls: type[Recipe]) -> type[Recipe]:
 
 
 def all_recipes() -> dict[str, type[Recipe]]:
-    for mod in RECIPE_MODULES:
-        importlib.import_module(mod)
+    """Every recipe of every paradigm package (see :mod:`paradigms.plugins`)."""
+    from .plugins import plugins
+
+    for plugin in plugins():
+        for mod in getattr(plugin, "RECIPES", ()):
+            importlib.import_module(mod)
     return dict(sorted(REGISTRY.items()))
 
 
@@ -69,6 +70,7 @@ class Recipe:
     measures: ClassVar[str]
     Config: ClassVar[type[RecipeConfig]]
     encoder: ClassVar[str | None] = None
+    network: ClassVar[str | None] = None
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
@@ -89,6 +91,18 @@ class Recipe:
 
     def start(self) -> None:
         """Called once before the first step of a fresh run (not on resume, not for evaluation)."""
+
+    # -- the network paradigms.load(RUN_DIR) gives --------------------------------------------------
+    def network_card(self) -> dict:
+        """What ``model.json`` keeps of ``modules[network]``: enough for :meth:`build_network`."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_network(cls, card: dict) -> nn.Module:
+        """The untrained network of a card; the weights come from the run's checkpoint."""
+        from .nets import from_card
+
+        return from_card(card)
 
     # -- training -------------------------------------------------------------------------------
     @property

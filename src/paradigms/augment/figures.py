@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import matplotlib.pyplot as plt
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from .mix import CutMix, Mixup  # noqa: E402
-from .policy import Policy, build  # noqa: E402
-from .transforms import TRANSFORMS  # noqa: E402
+from .mix import CutMix, Mixup
+from .policy import Policy, build
+from .transforms import TRANSFORMS
 
 # The grid's policy: each family on about half the images, so the 18 versions differ visibly.
 GRID_POLICY = [{"resized_crop": {"p": 0.5, "min_area": 0.5}}, {"rotate": {"p": 0.5, "degrees": 25}},

@@ -5,9 +5,10 @@ Written in any recipe's config as a list of names or ``{name: {parameters}}``::
     augment: [standard, {cutout: {size: 16}}, mixup]     # or on the command line:
     --set 'augment=[crop, flip, {cutout: {size: 8}}]'
 
-``standard`` expands to the dataset's usual policy (pad-crop + flip for CIFAR-10; no flips for
-digits, where a mirrored 2 is no 2). Unknown names, out-of-range parameters and colour transforms
-on greyscale data fail with one line saying which and why.
+``standard`` expands to the dataset's usual policy, kept in :mod:`paradigms.data.registry`
+(pad-crop + flip for CIFAR-10; no flips for digits, where a mirrored 2 is no 2). Unknown names,
+out-of-range parameters and colour transforms on greyscale data fail with one line saying which
+and why. A policy also runs on images without labels (self-supervised views) unless it mixes.
 """
 
 from __future__ import annotations
@@ -15,25 +16,22 @@ from __future__ import annotations
 import torch
 from pydantic import ValidationError
 
+from ..data import registry
 from ..errors import UserError, unknown
 from .mix import MIXES, Mix
 from .transforms import TRANSFORMS, Cutout, Transform
 
-STANDARD = {
-    "cifar10": ["crop", "flip"],
-    "fashion-mnist": ["crop", "flip"],
-    "olivetti-faces": ["crop", "flip"],
-    "digits": ["crop"],
-    "mnist": ["crop"],
-}
-DEFAULT_STANDARD = ["resized_crop", "flip"]
+STANDARD = {name: registry.standard_augment(name) for name in registry.IMAGE_DATASETS}
+"""Each named image dataset's usual policy, derived from the dataset registry (edit it there)."""
+DEFAULT_STANDARD = list(registry.DEFAULT_AUGMENT)
 NAMES = sorted([*TRANSFORMS, *MIXES, "standard"])
 
 Spec = str | dict
 
 
 def standard(dataset: str) -> list[str]:
-    return list(STANDARD.get(dataset.lower(), DEFAULT_STANDARD))
+    """What ``standard`` expands to for ``dataset`` (see :func:`paradigms.data.registry.standard_augment`)."""
+    return registry.standard_augment(dataset)
 
 
 def parse(item: Spec) -> tuple[str, dict]:
@@ -84,12 +82,19 @@ class Policy:
     def __repr__(self) -> str:
         return " -> ".join(repr(t) for t in [*self.transforms, *self.mixes]) or "none"
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images in [0, 1] and labels -> augmented images and labels (soft when a mix ran)."""
-        return self.trace(x, y, num_classes, describe=False)[:2]
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, num_classes: int | None = None):
+        """Images in [0, 1] -> augmented images; with labels ``y``, ``(images, labels)`` (soft when a
+        mix ran). Without labels (self-supervised views) a policy with mixup or cutmix fails."""
+        x, y, _ = self.trace(x, y, num_classes, describe=False)
+        return x if y is None else (x, y)
 
-    def trace(self, x, y, num_classes: int, describe: bool = True):
-        """Like calling the policy, and also say what was done to each image."""
+    def trace(self, x, y=None, num_classes: int | None = None, describe: bool = True):
+        """Like calling the policy, and also say what was done to each image: ``(x, y, notes)``,
+        ``y`` None when no labels were given, ``notes`` None unless ``describe``."""
+        if y is None and self.mixes:
+            mixes = "/".join(m.name for m in self.mixes)
+            raise UserError(f"augment {mixes} needs labels (it mixes the targets as well as the images), "
+                            f"but these images have none: drop {mixes} from augment")
         n, _, h, w = x.shape
         notes = [[] for _ in range(n)] if describe else None
         for t in self.transforms:
@@ -99,6 +104,8 @@ class Policy:
                 for i in range(n):
                     notes[i].append(t.describe(p, i))
         if self.mixes:
+            if num_classes is None and y.ndim == 1:
+                raise ValueError("mixing class indices needs num_classes")
             m = self.mixes[int(torch.randint(len(self.mixes), ()))] if len(self.mixes) > 1 else self.mixes[0]
             p = m.sample(n, h, w, x.device)
             x, y = m.mix(x, y, num_classes, p)

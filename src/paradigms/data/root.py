@@ -8,6 +8,7 @@ A *data root* is a folder laid out like ``shared/datasets``::
     tinyshakespeare/input.txt
     olivetti-faces/s1..s40/1..10.pgm
 
+Which files a dataset needs, and where they come from, is its ``source`` in :mod:`.registry`.
 Every file is checked against the sha256 in the package's ``checksums.txt`` (SHA256SUMS format).
 A missing file is downloaded from its canonical source (unless ``$PARADIGMS_OFFLINE=1``), written
 to a temporary file beside its final path, checked, then moved into place with ``os.replace``: a
@@ -26,72 +27,17 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from paradigms.errors import DataError, unknown
+from paradigms.data.registry import DATASETS, Source, lookup
+from paradigms.errors import DataError, UserError
 
 DOWNLOAD_TIMEOUT = 10.0
 """Seconds a download may wait on the network (connect or read) before it is given up."""
 
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Source:
-    """The files one dataset needs under the data root, and where they come from.
-
-    ``files`` are paths relative to ``root / directory``. A file source downloads each file from
-    ``base + basename`` for the first base URL that works; an archive source downloads one archive
-    (checked by md5 when given) and extracts the wanted members, matched by path suffix.
-    """
-
-    directory: str
-    files: tuple[str, ...]
-    homepage: str
-    file_urls: tuple[str, ...] = ()
-    archive_urls: tuple[str, ...] = ()
-    archive_md5: str | None = None
-
-
-_IDX = tuple(f"{split}-{kind}-ubyte.gz" for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1"))
-
-SOURCES: dict[str, Source] = {
-    "mnist": Source(
-        directory="mnist",
-        files=_IDX,
-        homepage="http://yann.lecun.com/exdb/mnist/",
-        file_urls=("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
-    ),
-    "fashion-mnist": Source(
-        directory="fashion-mnist",
-        files=_IDX,
-        homepage="https://github.com/zalandoresearch/fashion-mnist",
-        file_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    ),
-    "cifar10": Source(
-        directory="cifar-10",
-        files=tuple(f"cifar-10-batches-bin/{n}" for n in
-                    [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin", "batches.meta.txt"]),
-        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
-        archive_urls=("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
-        archive_md5="c32a1d4ab5d03f1284b67883e8d87530",
-    ),
-    "tinyshakespeare": Source(
-        directory="tinyshakespeare",
-        files=("input.txt",),
-        homepage="https://github.com/karpathy/char-rnn",
-        file_urls=("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",),
-    ),
-    "olivetti-faces": Source(
-        directory="olivetti-faces",
-        files=tuple(f"s{k}/{i}.pgm" for k in range(1, 41) for i in range(1, 11)),
-        homepage="http://www.cl.cam.ac.uk/research/dtg/attarchive/facedatabase.html",
-        archive_urls=("http://www.cl.cam.ac.uk/Research/DTG/attarchive/pub/data/att_faces.zip",),
-    ),
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,9 +306,11 @@ def require(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> dic
     overwritten); a failed download raises one :class:`DataError` naming the missing paths, their
     sha256, the canonical URL and how to choose another root.
     """
-    if dataset not in SOURCES:
-        raise unknown("dataset", dataset, SOURCES)
-    src = SOURCES[dataset]
+    info = lookup(dataset)
+    if info.source is None:
+        raise UserError(f"dataset {info.display!r} has no files under the data root; "
+                        "only these do: " + ", ".join(d.name for d in DATASETS if d.source is not None))
+    dataset, src = info.name, info.source
     root = data_root(data_dir)
     sums = checksums()
     paths: dict[str, Path] = {}

@@ -1,5 +1,6 @@
-"""Character-level text datasets: ``stdlib`` (Python's own sources, no download),
-``tinyshakespeare`` (under the data root, checked by sha256) and ``textfile:PATH``."""
+"""Character-level text datasets: :class:`TextData` and the readers of ``stdlib`` (Python's own
+sources, no download), ``tinyshakespeare`` (under the data root, checked by sha256) and
+``textfile:PATH``. ``load_text(name)`` looks the name up in :mod:`.registry` and calls its reader."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from paradigms.data import registry
 from paradigms.data.root import require
-from paradigms.errors import DataError, UserError, unknown
-
-TEXT_DATASETS = ("stdlib", "tinyshakespeare")
-"""Named text datasets; ``textfile:PATH`` is accepted as well."""
+from paradigms.errors import DataError, UserError
 
 STDLIB_CHARS = 2_000_000
 """How many characters of the standard library's sources ``stdlib`` keeps."""
@@ -111,7 +110,34 @@ def _stdlib_text(limit: int = STDLIB_CHARS) -> str:
     return text
 
 
-def _textfile(spec: str) -> str:
+def load_text(name: str, data_dir: str | os.PathLike[str] | None = None) -> TextData:
+    """Load a text dataset by name (see :data:`TEXT_DATASETS`, or ``textfile:PATH``).
+
+    ``data_dir`` chooses the data root for ``tinyshakespeare``; ``stdlib`` and ``textfile:`` never
+    touch it.
+    """
+    info = registry.lookup(name, "text")
+    read = info.reader_function()
+    return read(name if info.pattern else info.name, data_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# the readers named in the registry: read(name, data_dir) -> TextData
+
+
+def read_stdlib(name, data_dir) -> TextData:
+    """The first :data:`STDLIB_CHARS` characters of the standard library's sources."""
+    return TextData(name, _stdlib_text())
+
+
+def read_downloaded(name, data_dir) -> TextData:
+    """A named set whose one file under the data root is UTF-8 text (tinyshakespeare)."""
+    (path,) = require(name, data_dir).values()
+    return TextData(name, path.read_text(encoding="utf-8"))
+
+
+def read_textfile(spec: str, data_dir) -> TextData:
+    """The reader of ``textfile:PATH`` (``data_dir`` is not used: the path is the user's)."""
     raw = spec.split(":", 1)[1]
     if not raw:
         raise UserError("textfile needs a path: use textfile:PATH, PATH a UTF-8 text file")
@@ -129,26 +155,4 @@ def _textfile(spec: str) -> str:
     if len(text) < 2:
         raise DataError(f"text file {path} is {'empty' if not text else 'too short'}; "
                         "give a file with some text to learn from")
-    return text
-
-
-def load_text(name: str, data_dir: str | os.PathLike[str] | None = None) -> TextData:
-    """Load a text dataset by name (see :data:`TEXT_DATASETS`, or ``textfile:PATH``).
-
-    ``data_dir`` chooses the data root for ``tinyshakespeare``; ``stdlib`` and ``textfile:`` never
-    touch it.
-    """
-    if name.startswith("textfile:"):
-        return TextData(f"textfile:{Path(name.split(':', 1)[1]).expanduser().absolute()}", _textfile(name))
-    key = name.lower()
-    if key == "stdlib":
-        return TextData("stdlib", _stdlib_text())
-    if key in ("tinyshakespeare", "tiny-shakespeare", "shakespeare"):
-        path = require("tinyshakespeare", data_dir)["input.txt"]
-        return TextData("tinyshakespeare", path.read_text(encoding="utf-8"))
-    from paradigms.data.images import ALIASES, IMAGE_DATASETS
-
-    if ALIASES.get(key, key) in IMAGE_DATASETS or key.startswith("imagefolder:"):
-        raise UserError(f"{name!r} is an image dataset, not a text one; text datasets: "
-                        + ", ".join(TEXT_DATASETS) + ", textfile:PATH")
-    raise unknown("dataset", name, TEXT_DATASETS + ("textfile:PATH",))
+    return TextData(f"textfile:{path}", text)

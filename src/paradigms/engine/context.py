@@ -105,6 +105,16 @@ class Context:
                 t /= self.world
         return t
 
+    def all_gather(self, t: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``t`` (the same shape on each) concatenated along dim 0 in rank order; a no-op on one
+        process. Gradients flow into this rank's own part (negatives gathered for SimCLR, MoCo, CLIP)."""
+        if not self.distributed:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.world)]
+        dist.all_gather(parts, t.detach().contiguous())
+        parts[self.rank] = t
+        return torch.cat(parts)
+
     def broadcast_object(self, obj):
         if not self.distributed:
             return obj

@@ -7,12 +7,9 @@ import html
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .runlog import read_metrics  # noqa: E402
+from .runlog import read_metrics
 
 
 def curves_figure(rows: list[dict]):
@@ -23,7 +20,7 @@ def curves_figure(rows: list[dict]):
         if split not in ("train", "eval"):
             continue
         for k, v in r.items():
-            if k in ("step", "split", "epoch", "time_s", "lr") or not isinstance(v, (int, float)):
+            if k in ("step", "split", "epoch", "time_s") or k == "lr" or k.startswith("lr_") or not isinstance(v, (int, float)):
                 continue
             name = k.split("/")[-1]
             series.setdefault(name, {}).setdefault(f"{split}: {k}", []).append((r["step"], v))

@@ -14,6 +14,7 @@ stopped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -106,6 +107,9 @@ class Trainer:
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(configlib.to_yaml(cfg))
+            if recipe.network is not None:  # what paradigms.load(RUN_DIR) builds, without the dataset
+                card = {"recipe": cfg.recipe, "module": recipe.network, **recipe.network_card()}
+                ckpt.atomic_write_text(self.run_dir / "model.json", json.dumps(card, indent=1))
         ctx.barrier()
         if not self.resume:
             recipe.start()
@@ -170,29 +174,37 @@ class Trainer:
         return bool(self.ctx.all_reduce(due) > 0)
 
     def flush(self, pending: list[tuple[int, dict]], log: RunLog, bar, epoch: int) -> None:
-        """Check the losses since the last flush, reduce the means across ranks, log them."""
+        """Check the losses since the last flush, average each metric over the steps that reported it,
+        reduce across ranks, log.
+
+        A recipe may report different metrics at different steps (a GAN's generator every k steps):
+        each key is averaged over the steps that have it. Every metric whose name starts with ``loss``
+        must be finite. ``lr`` (and ``lr_*``) are the learning rates the recipe reports: the last is logged.
+        """
         if not pending:
             return
-        keys = list(pending[0][1])
-        values = torch.stack([torch.stack([torch.as_tensor(m[k], dtype=torch.float32).detach().cpu().reshape(())
-                                           for k in keys]) for _, m in pending])
-        losses = values[:, keys.index("loss")] if "loss" in keys else torch.zeros(1)
-        bad = (~torch.isfinite(losses)).nonzero().flatten()
-        first_bad = pending[int(bad[0])][0] if len(bad) else 0
-        # one collective: the sums of the means, and the first bad step on any rank (every rank stops together)
-        reduced = self.ctx.all_reduce(torch.cat([values.mean(0).nan_to_num(), torch.tensor([float(len(bad) > 0)])]))
+        keys = sorted({k for _, m in pending for k in m})
+        steps = {k: [s for s, m in pending if k in m] for k in keys}
+        values = {k: torch.stack([torch.as_tensor(m[k], dtype=torch.float32).detach().reshape(())
+                                  for _, m in pending if k in m]).cpu() for k in keys}
+        bad = [s for k in keys if k.startswith("loss") for s, v in zip(steps[k], values[k].tolist())
+               if not math.isfinite(v)]
+        last = [k == "lr" or k.startswith("lr_") for k in keys]
+        sums = torch.stack([values[k][-1] if is_last else values[k].nan_to_num().sum() for k, is_last in zip(keys, last)])
+        counts = torch.tensor([1.0 if is_last else float(len(values[k])) for k, is_last in zip(keys, last)])
+        # one collective: per-key sums and counts, and whether any rank saw a bad loss (every rank stops together)
+        reduced = self.ctx.all_reduce(torch.cat([sums, counts, torch.tensor([float(bool(bad))])]))
         if reduced[-1] > 0:
-            where = f"at step {first_bad}" if first_bad else f"on another rank, at or before step {pending[-1][0]}"
+            where = f"at step {min(bad)}" if bad else f"on another rank, at or before step {pending[-1][0]}"
             lr = getattr(getattr(self.cfg, "optim", None), "lr", None)
             hint = f"lower the learning rate (optim.lr={lr}) and retry" if lr is not None else "lower the learning rate"
             raise NonFiniteLoss(f"non-finite loss {where}; stopped. The last good checkpoint is kept in "
                                 f"{self.ckpt_dir}; {hint}")
-        out = {k: float(v) / self.ctx.world for k, v in zip(keys, reduced[:-1])}
-        lr = getattr(self.recipe, "current_lr", None)
-        if lr is not None:
-            out["lr"] = lr
+        n = len(keys)
+        out = {k: float(reduced[i] / reduced[n + i]) for i, k in enumerate(keys)}
         log.write(pending[-1][0], "train", out, epoch=epoch)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in out.items() if k != "lr"}, refresh=False)
+        bar.set_postfix({k: f"{v:.4g}" for k, v, is_last in zip(out, out.values(), last) if not is_last},
+                        refresh=False)
 
 
 def load_trained(run_dir: Path, device: str | None = None):

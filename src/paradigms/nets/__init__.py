@@ -1,4 +1,9 @@
-"""Reusable networks: an MLP, LeNet-5, a small CIFAR ResNet and ResNet-18 / PreAct ResNet-18, built by name."""
+"""Reusable networks: an MLP, LeNet-5, a small CIFAR ResNet and ResNet-18 / PreAct ResNet-18, built by name.
+
+Every one takes pixels in [0, 1] and standardises them in its first layer (:class:`Standardize`).
+A network's *card* (the run folder's ``model.json``) says everything needed to build it again
+without the dataset: architecture, input shape, class names, mean and std.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from ..config import Section
-from .base import Classifier
+from .base import Classifier, Standardize
 from .lenet import LeNet5
 from .mlp import MLP
 from .resnet import ResNet
@@ -18,26 +23,41 @@ NETS = ("mlp", "lenet5", "resnet", "resnet18", "preact-resnet18")
 
 
 class NetConfig(Section):
-    name: Literal["mlp", "lenet5", "resnet", "resnet18", "preact-resnet18"] = "lenet5"
+    name: Literal["mlp", "lenet5", "resnet", "resnet18", "preact-resnet18"] = Field(
+        "lenet5", description="mlp | lenet5 | resnet (ResNet-9) | resnet18 | preact-resnet18")
     width: int = Field(1, ge=1, le=1024, description="channel multiplier (lenet5) or base width (resnet: 16 quick, "
                        "64 paper; resnet18: 64 paper)")
     hidden: list[int] = Field([256, 256], description="hidden layer sizes (mlp)")
-    activation: Literal["relu", "tanh", "gelu"] = "relu"
-    dropout: float = Field(0.0, ge=0, lt=1)
+    activation: Literal["relu", "tanh", "gelu"] = Field("relu", description="hidden activation (mlp)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after hidden layers (mlp, lenet5)")
 
 
-def build_net(cfg: NetConfig, in_shape: tuple[int, int, int], num_classes: int) -> Classifier:
+def build_net(cfg: NetConfig, in_shape: tuple[int, int, int], num_classes: int, mean=None, std=None) -> Classifier:
+    """The network ``cfg`` names, for images of ``in_shape`` standardised by ``mean``/``std`` (default 0/1)."""
     if cfg.name == "mlp":
-        return MLP(in_shape, num_classes, cfg.hidden, cfg.activation, cfg.dropout)
+        return MLP(in_shape, num_classes, cfg.hidden, cfg.activation, cfg.dropout, mean=mean, std=std)
     if cfg.name == "lenet5":
-        return LeNet5(in_shape, num_classes, cfg.width, cfg.dropout)
+        return LeNet5(in_shape, num_classes, cfg.width, cfg.dropout, mean=mean, std=std)
     if cfg.name in ("resnet18", "preact-resnet18"):
-        return ResNet18(in_shape, num_classes, cfg.width, preact=cfg.name.startswith("preact"))
-    return ResNet(in_shape, num_classes, cfg.width)
+        return ResNet18(in_shape, num_classes, cfg.width, preact=cfg.name.startswith("preact"), mean=mean, std=std)
+    return ResNet(in_shape, num_classes, cfg.width, mean=mean, std=std)
+
+
+def card(cfg: NetConfig, in_shape, classes: list[str], mean, std) -> dict:
+    """What ``model.json`` keeps of a classifier: enough to build it again (:func:`from_card`)."""
+    return {"kind": "classifier", "net": cfg.model_dump(mode="json"), "input_shape": [int(s) for s in in_shape],
+            "classes": [str(c) for c in classes], "mean": [float(m) for m in mean], "std": [float(s) for s in std]}
+
+
+def from_card(card: dict) -> Classifier:
+    """The (untrained) classifier a card describes."""
+    return build_net(NetConfig(**card["net"]), tuple(card["input_shape"]), len(card["classes"]),
+                     card["mean"], card["std"])
 
 
 def is_convolutional(net: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in net.modules())
 
 
-__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "build_net", "is_convolutional"]
+__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "build_net",
+           "card", "from_card", "is_convolutional"]

@@ -20,7 +20,8 @@ def conv_stage(cin: int, cout: int, pad: int) -> nn.Sequential:
 
 
 class LeNet5(Classifier):
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, width: int = 1, dropout: float = 0.0):
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, width: int = 1, dropout: float = 0.0,
+                 mean=None, std=None):
         c, h, w = in_shape
         c1, c3, f5, f6 = 6 * width, 16 * width, 120 * width, 84 * width
         small = min(h, w) < 20  # 8x8 digits: keep the spatial size through both convolutions
@@ -31,4 +32,4 @@ class LeNet5(Classifier):
         drop = [nn.Dropout(dropout)] if dropout else []
         blocks += [nn.Sequential(nn.Flatten(), nn.Linear(c3 * h * w, f5), nn.ReLU(inplace=True), *drop),
                    nn.Sequential(nn.Linear(f5, f6), nn.ReLU(inplace=True), *drop)]
-        super().__init__(blocks, f6, num_classes)
+        super().__init__(blocks, f6, num_classes, in_shape, mean, std)

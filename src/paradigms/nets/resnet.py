@@ -42,7 +42,7 @@ class Scale(nn.Module):
 
 
 class ResNet(Classifier):
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, width: int = 16):
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, width: int = 16, mean=None, std=None):
         c, h, _ = in_shape
         w = width
         pool3 = h >= 16  # tiny inputs (8x8 digits) skip the last pooling
@@ -53,4 +53,4 @@ class ResNet(Classifier):
             nn.Sequential(conv_bn(4 * w, 8 * w, pool=pool3), Residual(8 * w)),
             nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), Scale(0.125)),
         ]
-        super().__init__(blocks, 8 * w, num_classes)
+        super().__init__(blocks, 8 * w, num_classes, in_shape, mean, std)

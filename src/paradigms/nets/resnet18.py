@@ -43,7 +43,8 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(Classifier):
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, width: int = 64, preact: bool = False):
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, width: int = 64, preact: bool = False,
+                 mean=None, std=None):
         c = in_shape[0]
         w = width
         stem = [nn.Conv2d(c, w, 3, 1, 1, bias=False)]
@@ -57,4 +58,4 @@ class ResNet18(Classifier):
             cin = cout
         tail = [nn.BatchNorm2d(cin), nn.ReLU(inplace=True)] if preact else []
         blocks.append(nn.Sequential(*tail, nn.AdaptiveAvgPool2d(1), nn.Flatten()))
-        super().__init__(blocks, cin, num_classes)
+        super().__init__(blocks, cin, num_classes, in_shape, mean, std)

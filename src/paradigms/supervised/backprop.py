@@ -44,17 +44,28 @@ ACTIVATIONS = ("tanh", "scaled_tanh", "relu")
 INITS = ("fanin", "plain")
 
 
+def input_scaling(x_train: np.ndarray, standardized: bool = True, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """``(shift, div)`` per feature, from the training set only: inputs become ``(x - shift) / div``.
+
+    Standardised: the mean and std (+ eps, so constant features such as always-blank pixels stay at 0);
+    else the plain baseline: 0 and the training set's largest value, so inputs lie in [0, 1].
+    """
+    if standardized:
+        return x_train.mean(axis=0), x_train.std(axis=0) + eps
+    top = float(np.abs(x_train).max()) or 1.0
+    return np.zeros(x_train.shape[1:]), np.full(x_train.shape[1:], top)
+
+
 def standardize(x_train: np.ndarray, *others: np.ndarray, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
     """``(x - mean) / std`` per feature, with the training mean and std, applied to every array given."""
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0) + eps  # eps: constant features (e.g. always-blank pixels) stay at 0
-    return tuple((x - mean) / std for x in (x_train, *others))
+    shift, div = input_scaling(x_train, True, eps)
+    return tuple((x - shift) / div for x in (x_train, *others))
 
 
 def scale_max(x_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     """The plain baseline: divide by the training set's largest value, so inputs lie in [0, 1]."""
-    top = float(np.abs(x_train).max()) or 1.0
-    return tuple(x / top for x in (x_train, *others))
+    shift, div = input_scaling(x_train, False)
+    return tuple((x - shift) / div for x in (x_train, *others))
 
 
 def _activation(name: str):

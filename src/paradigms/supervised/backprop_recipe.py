@@ -20,7 +20,7 @@ from torch import nn
 from ..config import RecipeConfig, Section
 from ..data import load_images
 from ..errors import UserError
-from ..engine.loader import index_batches
+from ..data.loader import index_batches
 from ..engine.runlog import read_metrics
 from ..recipes import Recipe, register
 from . import backprop as bp
@@ -43,25 +43,43 @@ class BackpropRecipeConfig(RecipeConfig):
     backprop: BackpropConfig = BackpropConfig()
 
 
-class Params(nn.Module):
-    """Torch buffers that share memory with a list of numpy arrays (so checkpoints see them)."""
+class BackpropNet(nn.Module):
+    """One numpy MLP as a torch module: its arrays are buffers sharing memory with numpy (so checkpoints
+    see them), and ``forward`` computes what the numpy MLP does, on pixels in [0, 1] (``paradigms.load``):
+    the inputs are scaled as the learner scaled its training data, ``(255 x - shift) / div`` per feature.
+    """
 
-    def __init__(self, arrays: list[np.ndarray]):
+    def __init__(self, arrays: list[np.ndarray], shift: np.ndarray, div: np.ndarray, activation: str):
         super().__init__()
+        self.activation = activation
+        self.n_layers = len(arrays) // 2
         for i, a in enumerate(arrays):
             self.register_buffer(f"p{i}", torch.from_numpy(a))
+        self.register_buffer("shift", torch.from_numpy(np.asarray(shift, dtype=np.float64).copy()))
+        self.register_buffer("div", torch.from_numpy(np.asarray(div, dtype=np.float64).copy()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = (x.flatten(1).double() * 255 - self.shift) / self.div
+        for i in range(self.n_layers):
+            h = h @ getattr(self, f"p{2 * i}") + getattr(self, f"p{2 * i + 1}")
+            if i < self.n_layers - 1:
+                h = 1.7159 * torch.tanh(2 * h / 3) if self.activation == "scaled_tanh" else torch.tanh(h)
+        return h.float()
 
 
 class Learner:
     """One numpy MLP, its optimiser and its input scaling."""
 
     def __init__(self, sizes, tricks: dict, lr, momentum, seed, xtr, xte):
-        scale = bp.standardize if tricks["standardize"] else bp.scale_max
-        self.xtr, self.xte = scale(xtr, xte)
-        self.mlp = bp.MLP(sizes, "scaled_tanh" if tricks["scaled_tanh"] else "tanh",
-                          "fanin" if tricks["fanin_init"] else "plain", seed=seed)
+        self.shift, self.div = bp.input_scaling(xtr, tricks["standardize"])
+        self.xtr, self.xte = (xtr - self.shift) / self.div, (xte - self.shift) / self.div
+        self.activation = "scaled_tanh" if tricks["scaled_tanh"] else "tanh"
+        self.mlp = bp.MLP(sizes, self.activation, "fanin" if tricks["fanin_init"] else "plain", seed=seed)
         self.opt = bp.SGD(self.mlp.params, lr, momentum)
         self.shuffle = tricks["shuffle"]
+
+    def module(self) -> BackpropNet:
+        return BackpropNet(self.mlp.params, self.shift, self.div, self.activation)
 
 
 @register
@@ -70,6 +88,7 @@ class Backprop(Recipe):
     family = "supervised"
     measures = "test accuracy of a numpy MLP trained by hand-written backprop, with/without LeCun's tricks"
     Config = BackpropRecipeConfig
+    network = "model"
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:
@@ -90,7 +109,18 @@ class Backprop(Recipe):
         if c.compare:
             plain = dict.fromkeys(tricks, False)
             self.learners["plain"] = Learner(sizes, plain, c.lr, c.momentum, cfg.seed, xtr, xte)
-        self.modules = {k: Params(lr.mlp.params) for k, lr in self.learners.items()}
+        self.modules = {k: lr.module() for k, lr in self.learners.items()}
+        self.sizes, self.in_shape, self.classes = sizes, (data.channels, *data.size), list(data.classes)
+
+    def network_card(self) -> dict:
+        return {"kind": "numpy-mlp", "sizes": self.sizes, "activation": self.learners["model"].activation,
+                "input_shape": list(self.in_shape), "classes": self.classes}
+
+    @classmethod
+    def build_network(cls, card: dict) -> nn.Module:
+        sizes = card["sizes"]
+        arrays = [a for m, n in zip(sizes[:-1], sizes[1:]) for a in (np.zeros((m, n)), np.zeros(n))]
+        return BackpropNet(arrays, np.zeros(sizes[0]), np.ones(sizes[0]), card["activation"])
 
     @property
     def steps_per_epoch(self) -> int:

@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import CheckpointError, UserError
 
 STRATEGIES = ("linear-probe", "finetune", "freeze:K")
+INPUT_STATS = "standardize."  # the input layer of paradigms.nets: the mean and std the source was trained with
 WRAPPERS = ("state_dict", "model_state_dict", "model", "weights", "net")
 
 
@@ -184,6 +185,8 @@ def import_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: s
     the source's, even when they are as many (a kept head starts confidently wrong); ``auto`` loads the
     source head when its shape matches (same class count); ``keep`` requires it.
     Any backbone tensor that is missing from the source or has another shape is an error listing them all.
+    The input standardisation (mean and std) travels with the weights, as a pretrained network's
+    normalisation does; a source without one (a plain state dict) leaves the target data's statistics.
     """
     hname = head_name(model, head_module)
     own = model.state_dict()
@@ -205,6 +208,8 @@ def import_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: s
     missing, shapes, update = [], [], {}
     for k, v in own.items():
         if is_head(k) and not load_head or k.startswith(fresh):
+            report.new.append(k)
+        elif k.startswith(INPUT_STATS) and k not in tensors:  # a plain state dict: the target data's statistics
             report.new.append(k)
         elif k not in tensors:
             missing.append(k)

@@ -3,8 +3,9 @@
 The order of epoch ``e`` is a permutation drawn from a generator seeded by ``(seed, e)``, so a
 run resumed at batch ``k`` sees exactly the batches an uninterrupted run would. Each global batch
 is split across DDP ranks. Small datasets live on the training device as uint8 tensors and are
-gathered and normalised there (no per-sample Python); a dataset too large for memory streams
-from disk through a ``DataLoader`` with workers, fed the same index batches.
+gathered there (no per-sample Python); a dataset too large for memory streams from disk through a
+``DataLoader`` with workers, fed the same index batches. Images come out as float pixels in
+[0, 1]: standardising them is the network's first layer (:class:`paradigms.nets.Standardize`).
 """
 
 from __future__ import annotations
@@ -30,45 +31,23 @@ def index_batches(n: int, batch_size: int, seed: int, epoch: int, *, shuffle: bo
     return [order[i: min(i + batch_size, stop)][rank::world] for i in range(0, stop, batch_size)]
 
 
-class Normalize:
-    """uint8 (N, C, H, W) -> float, (x/255 - mean)/std, as one multiply-add.
-
-    With augmentation the two halves run apart: ``unit`` (x/255, for the transforms, which work on
-    [0, 1] images), then ``standardize``.
-    """
-
-    def __init__(self, mean, std, device, channels_last: bool = False):
-        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        self.scale, self.shift = 1.0 / (255.0 * self.std), -self.mean / self.std
-        self.channels_last = channels_last
-
-    def layout(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layout(torch.addcmul(self.shift, x.float(), self.scale))
-
-    @staticmethod
-    def unit(x: torch.Tensor) -> torch.Tensor:
-        return x.float().mul_(1.0 / 255)
-
-    def standardize(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layout((x - self.mean) / self.std)
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float pixels in [0, 1]."""
+    return x.float().mul_(1.0 / 255)
 
 
 class ImageLoader:
-    """Batches of (normalised float images, labels) on ``device`` from uint8 tensors or a Dataset."""
+    """Batches of (float images in [0, 1], labels) on ``device`` from uint8 tensors or a Dataset."""
 
     def __init__(self, x: torch.Tensor | None, y: torch.Tensor | None, *, batch_size: int, device,
-                 normalize, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
+                 seed: int = 0, shuffle: bool = True, drop_last: bool = True,
                  rank: int = 0, world: int = 1, stream: Dataset | None = None, workers: int = 2):
         self.stream, self.workers = stream, workers
         self.n = len(stream) if stream is not None else len(x)
         if stream is None:
             self.x, self.y = x.to(device), y.to(device)
         self.batch_size = min(batch_size, self.n) if drop_last else batch_size
-        self.device, self.normalize, self.seed = device, normalize, seed
+        self.device, self.seed = device, seed
         self.shuffle, self.drop_last, self.rank, self.world = shuffle, drop_last, rank, world
 
     def __len__(self) -> int:
@@ -81,11 +60,11 @@ class ImageLoader:
         if self.stream is None:
             for idx in batches:
                 idx = idx.to(self.device)
-                yield self.normalize(self.x[idx]), self.y[idx]
+                yield unit(self.x[idx]), self.y[idx]
             return
         loader = DataLoader(self.stream, batch_sampler=[b.tolist() for b in batches],
                             num_workers=self.workers, pin_memory=self.device.type == "cuda")
         for x, y in loader:
-            yield self.normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+            yield unit(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
 
     __iter__ = epoch

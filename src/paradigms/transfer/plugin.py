@@ -1,0 +1,3 @@
+"""Transfer learning: the `finetune` recipe."""
+
+RECIPES = ["paradigms.transfer.recipe"]
