@@ -2,22 +2,26 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PIP     := $(PY) -m pip
+LOCK    := constraints.txt
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench bench-quick bench-augment bench-transfer clean
+.PHONY: demo test install lock bench bench-quick bench-augment bench-transfer clean
 
+# Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
+# here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
+# without an isolated build environment, so nothing unpinned is fetched even to build it.
 $(PY):
 	python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c $(LOCK) pip setuptools
 
 # torch first, pinned: a bare `torch` would pull gigabytes of CUDA on a CPU machine.
-$(VENV)/.torch: | $(PY)
-	$(PIP) install -q torch==2.13.0
+$(VENV)/.torch: $(LOCK) | $(PY)
+	$(PIP) install -q -c $(LOCK) torch==2.13.0
 	touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.torch
-	$(PIP) install -q -e '.[test]'
+$(VENV)/.installed: pyproject.toml $(LOCK) $(VENV)/.torch
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -37,6 +41,19 @@ bench-quick: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Refresh the lock on purpose: a fresh environment resolves the newest releases within pyproject's ranges,
+# then every version is written to $(LOCK). Run `make test` on it and say so in the commit.
+lock:
+	rm -rf .lock-venv
+	python3 -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip setuptools
+	.lock-venv/bin/python -m pip install -q torch==2.13.0
+	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test]'
+	{ echo "# The lock: every package that make demo / make test installs, at the version tested. Made by make lock"; \
+	  echo "# from pyproject.toml's ranges; refresh it on purpose, run make test, and say so in the commit."; \
+	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | sed -e 's/+cpu$$//'; } > $(LOCK)
+	rm -rf .lock-venv
 
 # Augmentation study (issue 3): Fashion-MNIST and low-data CIFAR-10, 5 policies x 3 seeds; CIFAR-10 at the papers' 200 epochs
 # for standard, + cutout, + mixup, 5 seeds (about 20 minutes a run here).
