@@ -84,7 +84,11 @@ def test_a_setting_added_later_at_its_default_keeps_the_kept_runs_fingerprints()
     cfg = configlib.resolve(recipes.get("supervised"), "quick", None, SETS, {"dataset": "digits"})
     data = cfg.model_dump(mode="json")
     for field in ("data_dir", "source", *runcache.ADDED_LATER):  # the config as it was when the runs were kept
-        data.pop(field, None)
+        *parents, key = field.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        node.pop(key, None)
     before = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     assert runcache.fingerprint(cfg) == before
     held = configlib.resolve(recipes.get("supervised"), "quick", None, [*SETS, "val_size=100"], {"dataset": "digits"})

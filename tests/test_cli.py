@@ -121,3 +121,59 @@ def test_report_redraws_figures(capsys, tmp_path):
 def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "paradigms", "run", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown recipe 'nope'")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["run", "supervised", "--sed", "1"], ["No such option: --sed", "--seed"]),            # unknown option
+    (["run", "supervised", "--seed", "abc"], ["'--seed'", "integer"]),                      # wrong type
+    (["eval"], ["Missing argument", "run_dir"]),                                            # missing argument
+    (["augment", "--dataset", "digits", "--set", "x=1"], ["No such option: --set"]),        # another command's option
+    (["trian"], ["No such command 'trian'"]),                                               # unknown sub-command
+    (["run", "supervised", "--device", "tpu"], ["'tpu' is not one of 'auto', 'cpu', 'cuda'"]),  # a choice
+    (["run", "supervised", "--preset", "huge"], ["'huge' is not one of 'quick', 'full', 'none'"]),
+    (["config", "supervised", "--set", "optim.lrr=1"], ["did you mean 'optim.lr'"]),
+])
+def test_every_usage_error_is_one_line_and_exit_2(capsys, args, words):
+    line = error_line(capsys, *args)
+    assert all(w in line for w in words), line
+
+
+def test_a_usage_error_from_the_installed_command_shows_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "paradigms", "run", "supervised", "--seed", "abc"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: Invalid value for '--seed'") and len(proc.stderr.splitlines()) == 1
+
+
+def test_help_shows_choices_and_the_policy_example(capsys):
+    code, out, _ = run_cli(capsys, "run", "--help")
+    assert code == 0 and "<quick|full|none>" in out and "<auto|cpu|cuda>" in out
+    code, out, _ = run_cli(capsys, "augment", "--help")
+    assert code == 0 and "'[rotate, {cutout: {size: 8}}]'" in out  # no longer eaten as markup
+    code, out, _ = run_cli(capsys)  # no command: the help, and no error
+    assert code == 0 and "Commands" in out and "config" in out
+
+
+def test_config_prints_the_resolved_yaml_with_each_fields_description(capsys, tmp_path):
+    import yaml
+
+    from paradigms import config as configlib
+    from paradigms import recipes
+
+    code, out, _ = run_cli(capsys, "config", "supervised", "--dataset", "mnist", "--set", "optim.lr=0.05")
+    assert code == 0
+    assert "# peak learning rate\n  lr: 0.05" in out and "# passes over the training set\n  epochs: 4" in out
+    cfg = configlib.validate(recipes.get("supervised").Config, yaml.safe_load(out))
+    assert cfg.optim.lr == 0.05 and cfg.model.width == 4  # the mnist quick preset, resolved
+    # what it prints is a config file: run with it, the same config comes back
+    (tmp_path / "c.yaml").write_text(out)
+    code, again, _ = run_cli(capsys, "config", "supervised", "--config", str(tmp_path / "c.yaml"))
+    assert code == 0 and again == out
+
+
+def test_datasets_lists_every_dataset(capsys):
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0
+    for name in ("digits", "mnist", "fashion-mnist", "cifar10", "olivetti-faces", "imagefolder:PATH", "stdlib",
+                 "tinyshakespeare", "textfile:PATH"):
+        assert name in out

@@ -123,6 +123,7 @@ def test_discriminative_learning_rates_scale_each_layer(tmp_path, source):
     assert sorted({round(g["lr"], 6) for g in t.recipe.optimizers["opt"].param_groups}) == [0.004, 0.04]
 
 
+@pytest.mark.slow
 def test_finetune_from_a_supervised_run_beats_scratch_on_a_small_target(tmp_path, shared_data):
     """MNIST digits 0-4 -> 5-9 with ten labels per class (Yosinski's A -> B split, made small).
 
