@@ -7,6 +7,8 @@ import statistics
 
 import pytest
 import torch
+
+import paradigms
 from safetensors.torch import save_file
 from torch import nn
 
@@ -63,6 +65,10 @@ def test_frozen_layers_stay_bit_identical_with_their_batchnorm_statistics(tmp_pa
     report = json.loads((tmp_path / "ft" / "transfer.json").read_text())
     assert [l["frozen"] for l in report["layers"][:-1]] == [i < frozen for i in range(len(names))]
     assert (tmp_path / "ft" / "figures" / "transfer.png").is_file()
+    # paradigms.load gives the fine-tuned network itself, the source's input statistics with it
+    loaded = paradigms.load(tmp_path / "ft")
+    assert all(torch.equal(v, after[k]) for k, v in loaded.state_dict().items())
+    assert json.loads((tmp_path / "ft" / "model.json").read_text())["mean"] == src["standardize.mean"].flatten().tolist()
     assert "transfer" in (tmp_path / "ft" / "report.html").read_text()
 
 

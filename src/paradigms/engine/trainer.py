@@ -107,12 +107,12 @@ class Trainer:
         if ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(configlib.to_yaml(cfg))
-            if recipe.network is not None:  # what paradigms.load(RUN_DIR) builds, without the dataset
-                card = {"recipe": cfg.recipe, "module": recipe.network, **recipe.network_card()}
-                ckpt.atomic_write_text(self.run_dir / "model.json", json.dumps(card, indent=1))
         ctx.barrier()
         if not self.resume:
             recipe.start()
+        if ctx.is_main and recipe.network is not None:  # what paradigms.load(RUN_DIR) builds, without the dataset
+            card = {"recipe": cfg.recipe, "module": recipe.network, **recipe.network_card()}
+            ckpt.atomic_write_text(self.run_dir / "model.json", json.dumps(card, indent=1))
         log = RunLog(self.run_dir, enabled=ctx.is_main, resume_step=step if self.resume else None)
         per_epoch = recipe.steps_per_epoch
         total = cfg.train.epochs * per_epoch

@@ -139,7 +139,7 @@ class Backprop(Recipe):
             idx = batch[k]
             loss, grads = lr.mlp.loss_and_grads(lr.xtr[idx], self.ytr[idx])
             lr.opt.step(grads)
-            out["loss" if k == "model" else f"{k}_loss"] = torch.tensor(loss)
+            out["loss" if k == "model" else f"loss_{k}"] = torch.tensor(loss)  # loss*: checked for NaN
         return out
 
     def evaluate(self) -> dict[str, float]:

@@ -97,7 +97,9 @@ class Supervised(Recipe):
         return build_net(self.cfg.model, in_shape, num_classes, self.data.mean, self.data.std)
 
     def network_card(self) -> dict:
-        return card(self.cfg.model, self.in_shape, self.classes, self.data.mean, self.data.std)
+        stats = self.net.standardize  # the network's own (a fine-tuned one keeps its source's)
+        return card(self.cfg.model, self.in_shape, self.classes, stats.mean.flatten().tolist(),
+                    stats.std.flatten().tolist())
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.net.parameters())}]
