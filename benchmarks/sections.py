@@ -12,7 +12,8 @@ def write_section(out: Path, begin: str, end: str, section: str) -> None:
     text = out.read_text() if out.is_file() else HEADER
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     out.write_text(text)

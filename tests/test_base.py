@@ -215,6 +215,22 @@ def test_optimiser_builder_schedules_clipping_and_ema():
         optim.ema_update(nn.Linear(2, 2), nn.Linear(3, 2), 0.5)
 
 
+def test_grad_clip_is_applied_by_the_supervised_recipe(tmp_path):
+    sets = ["train.epochs=1", "train_size=256", "model.width=1", "train.eval_every=0", "train.figures=false"]
+    free = Trainer(config("supervised", sets), tmp_path / "free", progress=False)
+    free.fit()
+    clipped = Trainer(config("supervised", [*sets, "train.grad_clip=0.001"]), tmp_path / "clip", progress=False)
+    clipped.fit()
+    start = Trainer(config("supervised", [*sets, "train.epochs=0"]), tmp_path / "start", progress=False).recipe.net
+    moved = {k: (clipped.recipe.net.state_dict()[k] - v).abs().max() for k, v in start.state_dict().items()
+             if v.is_floating_point() and "running" not in k and "standardize" not in k}
+    free_moved = {k: (free.recipe.net.state_dict()[k] - v).abs().max() for k, v in start.state_dict().items()
+                  if k in moved}
+    assert sum(moved.values()) < 0.1 * sum(free_moved.values())  # tiny steps: the norm was clipped
+    with pytest.raises(UserError, match="grad_clip"):
+        Trainer(config("backprop", ["train.grad_clip=1"]), tmp_path / "bp", progress=False)
+
+
 GATHER = """
 import os, torch, torch.distributed as dist
 from paradigms.engine import Context

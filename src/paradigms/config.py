@@ -156,8 +156,8 @@ def to_commented_yaml(cfg: BaseModel, indent: str = "") -> str:
 
     The text loads back (``--config``) to the same config.
     """
-    lines = []
-    for name, field in type(cfg).model_fields.items():
+    lines, dumped = [], cfg.model_dump(mode="json")
+    for name in type(cfg).model_fields:
         value = getattr(cfg, name)
         # a field a subclass re-declares (recipe: str = "supervised") keeps its base class's description
         description = next((k.model_fields[name].description for k in type(cfg).__mro__
@@ -170,7 +170,7 @@ def to_commented_yaml(cfg: BaseModel, indent: str = "") -> str:
             lines.append(f"{indent}{name}:")
             lines.append(to_commented_yaml(value, indent + "  ").rstrip("\n"))
         else:
-            lines.append(f"{indent}{name}: {_flow(type(cfg).__pydantic_serializer__.to_python(cfg, mode='json')[name])}")
+            lines.append(f"{indent}{name}: {_flow(dumped[name])}")
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .runlog import read_metrics
+from .runlog import is_rate, read_metrics
 
 
 def curves_figure(rows: list[dict]):
@@ -20,7 +20,7 @@ def curves_figure(rows: list[dict]):
         if split not in ("train", "eval"):
             continue
         for k, v in r.items():
-            if k in ("step", "split", "epoch", "time_s") or k == "lr" or k.startswith("lr_") or not isinstance(v, (int, float)):
+            if k in ("step", "split", "epoch", "time_s") or is_rate(k) or not isinstance(v, (int, float)):
                 continue
             name = k.split("/")[-1]
             series.setdefault(name, {}).setdefault(f"{split}: {k}", []).append((r["step"], v))

@@ -13,6 +13,12 @@ from pathlib import Path
 from .checkpoint import atomic_write_text
 
 
+def is_rate(key: str) -> bool:
+    """``lr`` and ``lr_*`` are learning rates a recipe reports: logged as they are, not averaged or plotted
+    with the metrics."""
+    return key == "lr" or key.startswith("lr_")
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():

@@ -28,7 +28,7 @@ from ..errors import NonFiniteLoss, UserError
 from . import checkpoint as ckpt
 from .context import Context, rank_step_seed, seed_everything
 from .report import draw_figures, write_report
-from .runlog import RunLog
+from .runlog import RunLog, is_rate
 
 
 def default_run_dir(cfg) -> Path:
@@ -189,7 +189,7 @@ class Trainer:
                                   for _, m in pending if k in m]).cpu() for k in keys}
         bad = [s for k in keys if k.startswith("loss") for s, v in zip(steps[k], values[k].tolist())
                if not math.isfinite(v)]
-        last = [k == "lr" or k.startswith("lr_") for k in keys]
+        last = [is_rate(k) for k in keys]
         sums = torch.stack([values[k][-1] if is_last else values[k].nan_to_num().sum() for k, is_last in zip(keys, last)])
         counts = torch.tensor([1.0 if is_last else float(len(values[k])) for k, is_last in zip(keys, last)])
         # one collective: per-key sums and counts, and whether any rank saw a bad loss (every rank stops together)
@@ -203,8 +203,7 @@ class Trainer:
         n = len(keys)
         out = {k: float(reduced[i] / reduced[n + i]) for i, k in enumerate(keys)}
         log.write(pending[-1][0], "train", out, epoch=epoch)
-        bar.set_postfix({k: f"{v:.4g}" for k, v, is_last in zip(out, out.values(), last) if not is_last},
-                        refresh=False)
+        bar.set_postfix({k: f"{v:.4g}" for (k, v), is_last in zip(out.items(), last) if not is_last}, refresh=False)
 
 
 def load_trained(run_dir: Path, device: str | None = None):

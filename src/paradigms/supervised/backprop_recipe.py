@@ -97,6 +97,9 @@ class Backprop(Recipe):
     def __init__(self, cfg: BackpropRecipeConfig, ctx):
         super().__init__(cfg, ctx)
         c = cfg.backprop
+        if cfg.train.grad_clip is not None:
+            raise UserError("train.grad_clip is for torch optimisers; the hand-written numpy SGD of the backprop "
+                            "recipe does not clip (remove train.grad_clip)")
         data = load_images(cfg.dataset, cfg.data_dir)
         if data.train_x is None:
             raise UserError(f"dataset {cfg.dataset!r} is streamed from disk; the numpy backprop recipe needs one that fits in memory")
