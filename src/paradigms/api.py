@@ -64,11 +64,8 @@ def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{path} is corrupt (not the JSON a run writes); train the run again") from None
     net = recipes.get(recipe).build_network(card)
-    weights, _, _ = ckpt.load(run_dir / "checkpoints", weights_only=True)
-    prefix = module + "."
-    own = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
     try:
-        net.load_state_dict(own)
+        net.load_state_dict(ckpt.module_weights(run_dir / "checkpoints", module))
     except RuntimeError as e:
         raise CheckpointError(f"the checkpoint in {run_dir / 'checkpoints'} does not match {path}: "
                               f"{str(e).splitlines()[0]}") from None

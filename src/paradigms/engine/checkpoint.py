@@ -165,3 +165,10 @@ def load(ckpt_dir: Path, weights_only: bool = False) -> tuple[dict, dict | None,
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
         raise CheckpointError(f"checkpoint file {spath} cannot be read: {e}") from None
     return weights, state, pointer["step"]
+
+
+def module_weights(ckpt_dir: Path, module: str) -> dict[str, torch.Tensor]:
+    """One network's tensors of the latest checkpoint, keys without the ``<module>.`` prefix (its state dict)."""
+    weights, _, _ = load(ckpt_dir, weights_only=True)
+    prefix = module + "."
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}

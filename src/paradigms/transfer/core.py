@@ -115,9 +115,7 @@ def _from_run(run: Path) -> tuple[dict[str, torch.Tensor], object]:
     from ..recipes import get
 
     cfg = source_config(run)
-    weights, _, _ = ckpt.load(run / "checkpoints", weights_only=True)
-    prefix = get(cfg.recipe).encoder + "."
-    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, cfg
+    return ckpt.module_weights(run / "checkpoints", get(cfg.recipe).encoder), cfg
 
 
 def _unwrap(obj, path: Path) -> dict[str, torch.Tensor]:
