@@ -1,0 +1,131 @@
+"""Adversarial examples: FGSM and PGD, on any classifier that takes pixels in [0, 1].
+
+FGSM (Goodfellow, Shlens & Szegedy 2015, "Explaining and harnessing adversarial examples"): one step
+along the sign of the loss gradient,
+
+    x' = clip_[0,1]( x + eps * sign(grad_x L(f(x), y)) )          (targeted: x - ..., y the target)
+
+PGD (Madry, Makelov, Schmidt, Tsipras & Vladu 2018, "Towards deep learning models resistant to
+adversarial attacks"): many such steps, each projected back into the eps-ball around x,
+
+    x_0 = x + uniform noise in the ball,    x_{t+1} = Proj_{B_eps(x)}( x_t + a * d_t ),
+    d_t = sign(g_t) (L-inf)  or  g_t / ||g_t||_2 (L2),   g_t = grad_x L(f(x_t), y)
+
+with ``restarts`` random starts, keeping per input the strongest example (one that fools the model,
+then the highest loss). Every attack leaves the model as it found it: each module's train/eval flag,
+each parameter's ``requires_grad`` and ``.grad``; it runs in eval mode with the parameters frozen, so
+no gradient is computed for them. Pixels stay in [0, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import UserError
+
+NORMS = ("linf", "l2")
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module):
+    """Eval mode and no parameter gradients inside; every module's mode and every parameter as found, after."""
+    modes = [(m, m.training) for m in model.modules()]
+    params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+    model.eval()
+    for p, _, _ in params:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, flag, grad in params:
+            p.requires_grad_(flag)
+            p.grad = grad
+
+
+def check(eps: float, norm: str = "linf", step_size: float | None = None, steps: int | None = None) -> None:
+    if not isinstance(eps, (int, float)) or math.isnan(eps) or eps < 0:
+        raise UserError(f"eps={eps} is out of range: the attack's budget must be >= 0 (pixels are in [0, 1], "
+                        "e.g. 8/255 or 0.3)")
+    if norm not in NORMS:
+        raise UserError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    if step_size is not None and not step_size > 0:
+        raise UserError(f"step_size={step_size} is out of range: it must be > 0")
+    if steps is not None and (int(steps) != steps or steps < 0):
+        raise UserError(f"steps={steps} is out of range: a whole number >= 0")
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """The direction that raises the loss of ``y`` (untargeted) or lowers it (targeted: ``y`` is the target)."""
+    with torch.enable_grad():  # also when called inside torch.no_grad(), as evaluation loops are
+        x = x.detach().requires_grad_(True)
+        loss = F.cross_entropy(model(x), y, reduction="sum")  # summed: each input's gradient is its own
+        (g,) = torch.autograd.grad(loss, x)
+    return -g if targeted else g
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, targeted: bool = False) -> torch.Tensor:
+    """One signed-gradient step of size ``eps`` (L-inf); ``y`` are the labels, or the targets when ``targeted``."""
+    check(eps)
+    with frozen(model):
+        g = input_gradient(model, x, y, targeted)
+        return (x.detach() + eps * g.sign()).clamp(0, 1)  # x' = clip(x + eps sign(grad))
+
+
+def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (t.ndim - 1))
+
+
+def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """The nearest point of the eps-ball: clip each pixel (L-inf), or shrink the whole delta (L2)."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    return delta * (eps / _per_sample_norm(delta)).clamp(max=1.0)
+
+
+def random_init(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """A uniform draw in the L-inf box, or a random direction at a uniform radius in the L2 ball."""
+    if norm == "linf":
+        return torch.empty_like(x).uniform_(-eps, eps)
+    d = torch.randn_like(x)
+    r = torch.rand(x.shape[0], device=x.device, dtype=x.dtype).view(-1, *[1] * (x.ndim - 1))
+    return d / _per_sample_norm(d) * r * eps
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_size: float, steps: int,
+        norm: str = "linf", random_start: bool = True, restarts: int = 1, targeted: bool = False) -> torch.Tensor:
+    """Projected gradient descent in the ``norm`` ball of radius ``eps``; ``restarts`` random starts, the
+    strongest kept per input. ``y``: the labels, or the targets when ``targeted``."""
+    check(eps, norm, step_size, steps)
+    if int(restarts) != restarts or restarts < 1:
+        raise UserError(f"restarts={restarts} is out of range: a whole number >= 1")
+    x = x.detach()
+    with frozen(model):
+        best, best_fooled, best_score = x, None, None
+        for _ in range(int(restarts)):
+            adv = (x + project(random_init(x, eps, norm), eps, norm)).clamp(0, 1) if random_start else x
+            for _ in range(int(steps)):
+                g = input_gradient(model, adv, y, targeted)
+                step = g.sign() if norm == "linf" else g / _per_sample_norm(g)
+                adv = adv + step_size * step  # x_{t+1} = Proj(x_t + a d_t)
+                adv = (x + project(adv - x, eps, norm)).clamp(0, 1)
+            if restarts == 1:
+                return adv
+            with torch.no_grad():
+                logits = model(adv)
+                loss = F.cross_entropy(logits, y, reduction="none")
+                score = -loss if targeted else loss
+                fooled = logits.argmax(1) == y if targeted else logits.argmax(1) != y
+            if best_fooled is None:
+                best, best_fooled, best_score = adv, fooled, score
+                continue
+            better = (fooled & ~best_fooled) | ((fooled == best_fooled) & (score > best_score))
+            best = torch.where(better.view(-1, *[1] * (x.ndim - 1)), adv, best)
+            best_fooled, best_score = best_fooled | fooled, torch.where(better, score, best_score)
+        return best
