@@ -6,7 +6,7 @@ LOCK    := constraints.txt
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lock bench bench-quick bench-augment bench-transfer clean
+.PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -49,7 +49,8 @@ lock:
 	python3 -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip setuptools
 	.lock-venv/bin/python -m pip install -q torch==2.13.0
-	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test]'
+	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test,bench]'
+	.lock-venv/bin/python -m pip install -q --no-deps torchattacks==3.5.1
 	{ echo "# The lock: every package that make demo / make test installs, at the version tested. Made by make lock"; \
 	  echo "# from pyproject.toml's ranges; refresh it on purpose, run make test, and say so in the commit."; \
 	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | sed -e 's/+cpu$$//'; } > $(LOCK)
@@ -67,3 +68,14 @@ DATASET ?= mnist
 TRANSFER_ARGS ?= --seeds 2 --few-seeds 3 --epochs 2
 bench-transfer: install
 	$(PY) benchmarks/bench_transfer.py --data-dir $(DATA) --dataset $(DATASET) $(TRANSFER_ARGS) --out BENCHMARKS.md
+
+# Adversarial attacks (issue 12): the papers' MNIST numbers, cat -> dog and a patch on CIFAR-10, and PGD's speed
+# against torchattacks and IBM ART, benchmark-only peers (never runtime dependencies): torchattacks without its
+# dependencies (they would pull torchvision, and with it a CUDA torch).
+$(VENV)/.bench: $(LOCK) $(VENV)/.installed
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,bench]'
+	$(PIP) install -q -c $(LOCK) --no-deps torchattacks
+	touch $@
+
+bench-attacks: $(VENV)/.bench
+	$(PY) benchmarks/bench_attacks.py --data-dir $(DATA) --out BENCHMARKS.md

@@ -12,9 +12,9 @@ adversarial attacks"): many such steps, each projected back into the eps-ball ar
     d_t = sign(g_t) (L-inf)  or  g_t / ||g_t||_2 (L2),   g_t = grad_x L(f(x_t), y)
 
 with ``restarts`` random starts, keeping per input the strongest example (one that fools the model,
-then the highest loss). Every attack leaves the model as it found it: each module's train/eval flag,
-each parameter's ``requires_grad`` and ``.grad``; it runs in eval mode with the parameters frozen, so
-no gradient is computed for them. Pixels stay in [0, 1].
+then the highest loss). Every attack leaves the model as it found it: it runs in eval mode and puts
+each module's train/eval flag back; it takes gradients with respect to the input alone, so the
+parameters' ``requires_grad`` and ``.grad`` are never touched. Pixels stay in [0, 1].
 """
 
 from __future__ import annotations
@@ -32,21 +32,20 @@ NORMS = ("linf", "l2")
 
 
 @contextlib.contextmanager
-def frozen(model: nn.Module):
-    """Eval mode and no parameter gradients inside; every module's mode and every parameter as found, after."""
+def evaluating(model: nn.Module):
+    """Eval mode inside, every module's own mode restored after.
+
+    The attacks differentiate with respect to the input alone (``torch.autograd.grad``), so no parameter
+    gradient is computed or stored and ``requires_grad`` is never touched (freezing the parameters
+    first measured no faster here).
+    """
     modes = [(m, m.training) for m in model.modules()]
-    params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     model.eval()
-    for p, _, _ in params:
-        p.requires_grad_(False)
     try:
         yield model
     finally:
         for m, mode in modes:
             m.training = mode
-        for p, flag, grad in params:
-            p.requires_grad_(flag)
-            p.grad = grad
 
 
 def check(eps: float, norm: str = "linf", step_size: float | None = None, steps: int | None = None) -> None:
@@ -73,7 +72,7 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted:
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, targeted: bool = False) -> torch.Tensor:
     """One signed-gradient step of size ``eps`` (L-inf); ``y`` are the labels, or the targets when ``targeted``."""
     check(eps)
-    with frozen(model):
+    with evaluating(model):
         g = input_gradient(model, x, y, targeted)
         return (x.detach() + eps * g.sign()).clamp(0, 1)  # x' = clip(x + eps sign(grad))
 
@@ -106,7 +105,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_siz
     if int(restarts) != restarts or restarts < 1:
         raise UserError(f"restarts={restarts} is out of range: a whole number >= 1")
     x = x.detach()
-    with frozen(model):
+    with evaluating(model):
         best, best_fooled, best_score = x, None, None
         for _ in range(int(restarts)):
             adv = (x + project(random_init(x, eps, norm), eps, norm)).clamp(0, 1) if random_start else x

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..augment import TRANSFORMS
 from ..errors import UserError
-from .attacks import frozen
+from .attacks import evaluating
 
 
 def side(size: float, h: int, w: int) -> int:
@@ -65,15 +65,14 @@ def train_patch(model: nn.Module, images: torch.Tensor, target: int, size: float
     n, c, h, w = images.shape
     k = side(size, h, w)
     target_t = torch.full((batch_size,), int(target), device=images.device)
-    with frozen(model), torch.enable_grad():
+    with evaluating(model), torch.enable_grad():
         patch = torch.rand(c, k, k, device=images.device).requires_grad_(True)
         opt = torch.optim.Adam([patch], lr=lr)
         for _ in range(int(steps)):
             xb = images[torch.randint(0, n, (batch_size,), device=images.device)]
             where = draw(batch_size, k, h, w, degrees, scale, images.device)
             loss = F.cross_entropy(model(paste(xb, patch, where)), target_t)  # -log P(target | A(p, x, t))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (patch.grad,) = torch.autograd.grad(loss, patch)  # the patch's gradient only: the model keeps none
             opt.step()
             with torch.no_grad():
                 patch.clamp_(0, 1)
@@ -88,7 +87,7 @@ def patch_success(model: nn.Module, patch: torch.Tensor, images: torch.Tensor, t
     n, _, h, w = images.shape
     k = patch.shape[-1]
     hits = 0
-    with frozen(model):
+    with evaluating(model):
         for i in range(0, n, batch_size):
             xb = images[i: i + batch_size]
             where = draw(len(xb), k, h, w, degrees, scale, images.device)
