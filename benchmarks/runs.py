@@ -56,6 +56,7 @@ class Runs:
         self.work.mkdir(parents=True, exist_ok=True)
         self.log = self.work / "results.jsonl"
         self.done: dict[str, dict] = {}
+        self.trained: list[dict] = []  # the rows of the runs trained (not recalled) by this process
         if self.log.is_file():
             for line in self.log.read_text().splitlines():
                 if line.strip():
@@ -92,6 +93,7 @@ class Runs:
         row = {"key": key, "config": fp, "acc": metrics.get("test/acc"), "metrics": metrics,
                "s": round(time.monotonic() - t, 1), "resumed": resume}
         self.done[key] = row
+        self.trained.append(row)
         with self.log.open("a") as f:
             f.write(json.dumps(row) + "\n")
         shown = metric or next((m for m in ("test/acc", "val/acc") if m in metrics), None)
