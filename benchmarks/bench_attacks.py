@@ -32,6 +32,7 @@ import paradigms  # noqa: E402
 from paradigms.adversarial import fgsm, patch_success, pgd, train_patch  # noqa: E402
 from paradigms.adversarial.figures import panel_figure, patch_figure  # noqa: E402
 from paradigms.adversarial.patch import draw, paste  # noqa: E402
+from paradigms.adversarial.plugin import batched as attack_batches, probabilities  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from runs import Runs  # noqa: E402
@@ -41,13 +42,12 @@ HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- bench:attacks:begin -->", "<!-- bench:attacks:end -->"
 
 
-def batched(fn, x, y, batch_size: int = 500) -> torch.Tensor:
-    return torch.cat([fn(x[i: i + batch_size], y[i: i + batch_size]) for i in range(0, len(x), batch_size)])
+def batched(fn, x, y) -> torch.Tensor:
+    return attack_batches(fn, x, y, batch_size=500)
 
 
-def predictions(net, x, batch_size: int = 1000) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([net(x[i: i + batch_size]).softmax(1) for i in range(0, len(x), batch_size)])
+def predictions(net, x) -> torch.Tensor:
+    return probabilities(net, x, batch_size=1000)
 
 
 def mnist_section(runs: Runs, data_dir: str, n_pgd: int) -> tuple[list[str], dict]:

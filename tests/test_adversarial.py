@@ -156,6 +156,11 @@ def test_the_attack_command_reports_and_draws_into_the_run(run, capsys, tmp_path
     assert "before:" in out and "after (eps 0.3)" in out
     assert (tmp_path / "seven-adversarial.png").is_file() and (tmp_path / "seven-adversarial-panel.png").is_file()
     assert Image.open(tmp_path / "seven-adversarial.png").size == (8, 8)
+    code, out, err = run_cli(capsys, "attack", str(r), "--method", "patch", "--target", "3", "--size", "0.4",
+                             "--patch-steps", "20", "--n", "50")
+    assert code == 0, err
+    assert "a noise patch" in out and Image.open(r / "attack-patch-3.png").size == (5, 5)
+    assert json.loads((r / "attack-patch.json").read_text())["side"] == 5
 
 
 class Regressor(recipes.Recipe):

@@ -70,7 +70,7 @@ def load_classifier(run_dir: Path, device: str):
 
 def eval_images(run_dir: Path, n: int, device):
     """The first ``n`` images (in [0, 1]) and labels of the run's evaluation set, as the run selected it."""
-    from ..data import load_images
+    from ..data import load_images, unit
     from ..data.subset import ImageRecipeConfig, select
     from ..engine.trainer import load_config
 
@@ -82,7 +82,16 @@ def eval_images(run_dir: Path, n: int, device):
         train_x, train_y, x, y, _ = select(data, cfg)
     else:
         x, y, train_x, train_y = data.test_x, data.test_y, data.train_x, data.train_y
-    return (x[:n].to(device).float() / 255, y[:n].to(device)), (train_x, train_y)
+    return (unit(x[:n].to(device)), y[:n].to(device)), (train_x, train_y)
+
+
+def save_png(image, path: Path) -> Path:
+    """A (C, H, W) image in [0, 1] as an 8-bit PNG (grey or RGB)."""
+    from PIL import Image
+
+    pixels = (image.detach().permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
+    return path
 
 
 def batched(fn, x, y, batch_size: int = 256):
@@ -213,8 +222,6 @@ def fit_to(img, shape):
 
 def attack_image(net, path: Path, tgt, eps: float, method: Method, norm: str, steps, step_size, restarts, dev):
     """The lecture's example: one picture, its prediction before and after; the adversarial PNG and a panel."""
-    from PIL import Image
-
     from ..data.images import read_image
     from ..engine.report import save_figure
     from .figures import label, panel_figure
@@ -226,9 +233,7 @@ def attack_image(net, path: Path, tgt, eps: float, method: Method, norm: str, st
     p_adv = probabilities(net, adv)
     classes = net.classes
     typer.echo(f"before: {label(p_clean[0], classes)}   after (eps {eps:.4g}): {label(p_adv[0], classes)}")
-    out = path.with_name(f"{path.stem}-adversarial.png")
-    pixels = (adv[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
-    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(out)
+    out = save_png(adv[0], path.with_name(f"{path.stem}-adversarial.png"))
     what = describe(method, norm, steps, restarts, tgt, classes)
     save_figure(panel_figure(x, adv, p_clean, p_adv, classes, f"{what}, eps {eps:.4g}"),
                 path.with_name(f"{path.stem}-adversarial-panel.png"))
@@ -238,25 +243,21 @@ def attack_image(net, path: Path, tgt, eps: float, method: Method, norm: str, st
 def attack_patch(net, run_dir: Path, tgt: int, size: float, patch_steps: int, n: int, dev) -> None:
     """Train a universal patch on training images; its targeted success on held-out images vs a noise patch."""
     import torch
-    from PIL import Image
 
+    from ..data import unit
     from .figures import patch_figure
-    from .patch import patch_success, train_patch
+    from .patch import draw, paste, patch_success, train_patch
 
     (x, y), (train_x, train_y) = eval_images(run_dir, n, dev)
     x = x[y != tgt]
-    train = train_x[train_y != tgt].to(dev).float() / 255
+    train = unit(train_x[train_y != tgt].to(dev))
     patch = train_patch(net, train, tgt, size=size, steps=patch_steps)
     noise = torch.rand_like(patch)
     success, control = patch_success(net, patch, x, tgt), patch_success(net, noise, x, tgt)
     classes = net.classes
     typer.echo(f"patch ({patch.shape[-1]}x{patch.shape[-2]} px, {size:.0%} of the image) targeted at "
                f"{classes[tgt]!r}: success {success:.2%} on {len(x)} held-out images; a noise patch: {control:.2%}")
-    pixels = (patch.permute(1, 2, 0) * 255).round().byte().cpu().numpy()
-    png = run_dir / f"attack-patch-{classes[tgt]}.png"
-    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(png)
-    from .patch import draw, paste
-
+    png = save_png(patch, run_dir / f"attack-patch-{classes[tgt]}.png")
     shown = x[:7]
     patched = paste(shown, patch, draw(len(shown), patch.shape[-1], *x.shape[-2:], device=dev))
     fig = patch_figure(patch, patched, probabilities(net, patched), classes,
