@@ -120,6 +120,24 @@ def test_same_seed_same_adversarial_batch(run, batch):
     assert torch.equal(attack(1), attack(1)) and not torch.equal(attack(1), attack(2))
 
 
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_attacking_in_chunks_changes_no_result(run, batch, norm, monkeypatch):
+    """On a CPU pgd attacks cache-sized chunks of the batch; the inputs are independent, so one chunk or many
+    give the same adversarial batch (the random starts are drawn for the whole batch first)."""
+    from paradigms.adversarial import attacks
+
+    net, (x, y) = paradigms.load(run), batch
+    assert 1 <= attacks.chunk_size(net, x) <= len(x)
+
+    def attack(n):
+        monkeypatch.setattr(attacks, "chunk_size", lambda model, x: n)
+        torch.manual_seed(0)
+        return pgd(net, x, y, 0.1, 0.02, 5, norm=norm, restarts=2)
+
+    whole, chunked = attack(len(x)), attack(7)
+    assert (whole - chunked).abs().max() < 1e-4
+
+
 def test_a_patch_turns_images_into_the_target_better_than_noise(run, batch):
     from paradigms.adversarial import patch_success
 

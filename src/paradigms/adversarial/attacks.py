@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,43 @@ def random_init(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     return d / _per_sample_norm(d) * r * eps
 
 
+def cache_bytes() -> int:
+    """The CPU's largest cache in bytes, as Linux reports it (16 MiB where the system does not say)."""
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        with contextlib.suppress(OSError, ValueError):
+            text = f.read_text().strip().upper()  # e.g. "16384K"
+            sizes.append(int(text.rstrip("KMG")) << {"K": 10, "M": 20, "G": 30}.get(text[-1:], 0))
+    return max(sizes, default=16 << 20)
+
+
+def chunk_size(model: nn.Module, x: torch.Tensor) -> int:
+    """How many inputs to attack at a time: all of them on a GPU; on a CPU, as many (a power of two) as keep
+    the network's largest activation within the last-level cache, measured by one forward of one input.
+
+    PGD's inputs are independent (eval mode), so chunking changes no result; it keeps each step's working set
+    in cache (on the benchmark's MNIST network, 256 inputs at once ran about 0.8x as fast as 64 at a time).
+    """
+    if x.device.type != "cpu" or len(x) <= 1:
+        return len(x)
+    largest = 1
+
+    def measure(_module, _inputs, out):
+        nonlocal largest
+        if torch.is_tensor(out) and out.ndim > 0:
+            largest = max(largest, out[:1].numel() * out.element_size())
+
+    hooks = [m.register_forward_hook(measure) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    fits = cache_bytes() // largest
+    return max(1, min(len(x), 2 ** int(math.log2(fits)) if fits >= 1 else 1))
+
+
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_size: float, steps: int,
         norm: str = "linf", random_start: bool = True, restarts: int = 1, targeted: bool = False) -> torch.Tensor:
     """Projected gradient descent in the ``norm`` ball of radius ``eps``; ``restarts`` random starts, the
@@ -106,25 +144,36 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_siz
         raise UserError(f"restarts={restarts} is out of range: a whole number >= 1")
     x = x.detach()
     with evaluating(model):
-        best, best_fooled, best_score = x, None, None
-        for _ in range(int(restarts)):
-            adv = (x + project(random_init(x, eps, norm), eps, norm)).clamp(0, 1) if random_start else x
-            for _ in range(int(steps)):
-                g = input_gradient(model, adv, y, targeted)
-                step = g.sign() if norm == "linf" else g / _per_sample_norm(g)
-                adv = adv + step_size * step  # x_{t+1} = Proj(x_t + a d_t)
-                adv = (x + project(adv - x, eps, norm)).clamp(0, 1)
-            if restarts == 1:
-                return adv
-            with torch.no_grad():
-                logits = model(adv)
-                loss = F.cross_entropy(logits, y, reduction="none")
-                score = -loss if targeted else loss
-                fooled = logits.argmax(1) == y if targeted else logits.argmax(1) != y
-            if best_fooled is None:
-                best, best_fooled, best_score = adv, fooled, score
-                continue
-            better = (fooled & ~best_fooled) | ((fooled == best_fooled) & (score > best_score))
-            best = torch.where(better.view(-1, *[1] * (x.ndim - 1)), adv, best)
-            best_fooled, best_score = best_fooled | fooled, torch.where(better, score, best_score)
-        return best
+        # every random start drawn for the whole batch first, so that chunking leaves the random stream alone
+        starts = [project(random_init(x, eps, norm), eps, norm) if random_start else torch.zeros_like(x)
+                  for _ in range(int(restarts))]
+        n = chunk_size(model, x)
+        return torch.cat([_pgd(model, x[i:i + n], y[i:i + n], [s[i:i + n] for s in starts], eps, step_size,
+                               int(steps), norm, targeted) for i in range(0, len(x), n)])
+
+
+def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, starts: list[torch.Tensor], eps: float,
+         step_size: float, steps: int, norm: str, targeted: bool) -> torch.Tensor:
+    """PGD on one chunk, one run per start; with several starts the strongest example per input."""
+    best, best_fooled, best_score = x, None, None
+    for start in starts:
+        adv = (x + start).clamp(0, 1)
+        for _ in range(steps):
+            g = input_gradient(model, adv, y, targeted)
+            step = g.sign() if norm == "linf" else g / _per_sample_norm(g)
+            adv = adv + step_size * step  # x_{t+1} = Proj(x_t + a d_t)
+            adv = (x + project(adv - x, eps, norm)).clamp(0, 1)
+        if len(starts) == 1:
+            return adv
+        with torch.no_grad():
+            logits = model(adv)
+            loss = F.cross_entropy(logits, y, reduction="none")
+            score = -loss if targeted else loss
+            fooled = logits.argmax(1) == y if targeted else logits.argmax(1) != y
+        if best_fooled is None:
+            best, best_fooled, best_score = adv, fooled, score
+            continue
+        better = (fooled & ~best_fooled) | ((fooled == best_fooled) & (score > best_score))
+        best = torch.where(better.view(-1, *[1] * (x.ndim - 1)), adv, best)
+        best_fooled, best_score = best_fooled | fooled, torch.where(better, score, best_score)
+    return best
