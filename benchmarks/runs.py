@@ -15,6 +15,7 @@ from pathlib import Path
 
 from paradigms import config as configlib
 from paradigms import recipes
+from paradigms.adversarial.training import AdversarialConfig
 from paradigms.engine import Trainer
 from paradigms.engine.trainer import load_config
 
@@ -22,7 +23,8 @@ COMMON = ["train.eval_every=0", "train.figures=false"]
 
 # config fields added after the kept runs (dotted for nested ones), with the default that reproduces what
 # those runs did
-ADDED_LATER = {"val_size": None, "train.grad_clip": None, "optim.betas": [0.9, 0.999], "optim.eps": 1e-8}
+ADDED_LATER = {"val_size": None, "train.grad_clip": None, "optim.betas": [0.9, 0.999], "optim.eps": 1e-8,
+               "adversarial": AdversarialConfig().model_dump(mode="json")}
 
 
 def mean(xs) -> float:

@@ -15,6 +15,8 @@ checkpoints, resumption, reports. A recipe subclass provides:
   over the steps that reported it); every name starting with ``loss`` is checked for NaN/inf, and
   ``lr`` is the learning rate the step used;
 - ``evaluate()``: named metrics; ``figures()``: named matplotlib figures;
+- optionally ``end_epoch(epoch)``: called after each epoch (after its evaluation); a message stops the
+  run there, said in the log and the report (fast FGSM stops at catastrophic overfitting);
 - optionally ``encoder``: the key in ``modules`` of the network whose knowledge other recipes
   reuse (:mod:`paradigms.transfer` loads it from the run folder); ``network``: the key of the network
   ``paradigms.load(RUN_DIR)`` gives, with ``network_card()`` (written to ``model.json``: what rebuilds
@@ -119,6 +121,10 @@ class Recipe:
     # -- evaluation and pictures ----------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
         return {}
+
+    def end_epoch(self, epoch: int) -> str | None:
+        """After each epoch: a message to stop the run early (why), or None to go on."""
+        return None
 
     def figures(self) -> Iterator[tuple[str, Any]]:
         """Yield ``(name, matplotlib Figure)`` pairs; the engine saves them under figures/."""

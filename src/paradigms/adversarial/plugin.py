@@ -268,5 +268,28 @@ def attack_patch(net, run_dir: Path, tgt: int, size: float, patch_steps: int, n:
                  {"examples": fig})
 
 
+def certify(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder of a recipe that trains a classifier")],
+    sigma: Annotated[Optional[float], typer.Option(help="the Gaussian noise's standard deviation in [0, 1] pixels "
+                                                       "(default: the sigma of the run's gaussian_noise training)")] = None,
+    n: Annotated[int, typer.Option("--n", help="noisy samples that estimate the top class's probability")] = 100_000,
+    n0: Annotated[int, typer.Option("--n0", help="noisy samples that pick the top class")] = 100,
+    alpha: Annotated[float, typer.Option(help="failure probability of each certificate")] = 0.001,
+    skip: Annotated[int, typer.Option(help="certify every skip-th evaluation image")] = 20,
+    max_images: Annotated[Optional[int], typer.Option("--max", min=1, help="at most this many images")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="noisy images per forward pass")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed of the noise")] = 0,
+    device: Annotated[Device, typer.Option(help="where to run (auto: cuda when there is one)")] = Device.cpu,
+) -> None:
+    """Certify a classifier by randomized smoothing (Cohen et al. 2019): a per-image table, certified accuracy
+    against the L2 radius; resumes an interrupted certification."""
+    from ..engine.context import pick_device
+    from .certify import certify_run, show
+
+    summary = certify_run(run_dir, sigma, n0, n, alpha, skip, max_images, batch, seed, pick_device(device.value))
+    show(summary, run_dir)
+
+
 def commands(app: typer.Typer) -> None:
     app.command("attack")(attack)
+    app.command("certify")(certify)

@@ -28,7 +28,7 @@ class Transform:
     """Base class: ``Config`` (the validated parameters), ``draw`` (random values), ``apply``."""
 
     name: ClassVar[str]
-    family: ClassVar[str]  # geometry | colour | erase
+    family: ClassVar[str]  # geometry | colour | erase | noise
     colour_only: ClassVar[bool] = False
 
     class Config(BaseModel):
@@ -316,7 +316,27 @@ class Cutout(Transform):
         return "cutout" if p["on"][i] else ""
 
 
+# -- noise ------------------------------------------------------------------------------------------
+class GaussianNoise(Transform):
+    """x + e, e ~ N(0, sigma^2 I) per pixel, drawn afresh for every batch; not clipped to [0, 1], as the base
+    classifier of randomized smoothing sees it (Cohen et al. 2019 train and certify at the same sigma)."""
+
+    name, family = "gaussian_noise", "noise"
+
+    class Config(Transform.Config):
+        sigma: float = Field(0.25, gt=0, le=10, description="the noise's standard deviation in [0, 1] pixels")
+
+    def draw(self, n, h, w, device):
+        return {}  # the noise itself is drawn in apply, in the images' shape and dtype
+
+    def apply(self, x, p):
+        return x + self.cfg.sigma * torch.randn_like(x)
+
+    def describe(self, p, i):
+        return f"noise σ={self.cfg.sigma:g}" if p["on"][i] else ""
+
+
 TRANSFORMS: dict[str, type[Transform]] = {
     t.name: t for t in (Rotate, Scale, ResizedCrop, PadCrop, Flip, Brightness, Contrast, Saturation, Hue,
-                        Greyscale, Blur, Cutout)
+                        Greyscale, Blur, Cutout, GaussianNoise)
 }

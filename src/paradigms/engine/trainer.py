@@ -3,7 +3,8 @@
     for epoch, batch:   metrics = recipe.train_step(batch, step)      # the recipe's whole idea
                         every log_every steps: check loss is finite, reduce across ranks, log
                         every checkpoint_every_s seconds: checkpoint (atomic)
-    each eval_every epochs: recipe.evaluate() -> log; checkpoint when due and after the last epoch
+    each eval_every epochs: recipe.evaluate() -> log; recipe.end_epoch() may stop the run early (why is
+                        logged and noted in the report); checkpoint when due and after the last epoch
     at the end: final evaluation, figures, report.html
 
 A run killed at any moment and resumed with ``resume=True`` restarts from its last checkpoint
@@ -78,11 +79,12 @@ class Trainer:
             raise UserError(f"run folder {self.run_dir} already holds a run; continue it with "
                             f"`paradigms run --resume {self.run_dir}` or choose another --out")
         self.recipe = build(cfg, self.ctx)
+        self.stopped: str | None = None  # why the recipe stopped the run early (end_epoch), if it did
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save(self, epoch: int, batch: int, step: int) -> None:
         if self.ctx.is_main:
-            state = {"epoch": epoch, "batch": batch, "step": step, "rng": ckpt.rng_state(),
+            state = {"epoch": epoch, "batch": batch, "step": step, "rng": ckpt.rng_state(), "stopped": self.stopped,
                      "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
                      "extra": self.recipe.extra_state()}
             ckpt.save(self.ckpt_dir, step, ckpt.flat_weights(self.recipe.modules), state,
@@ -97,6 +99,7 @@ class Trainer:
                 raise ckpt.CheckpointError(f"checkpoint in {self.ckpt_dir} has no state for optimiser {k!r}")
             opt.load_state_dict(state["optimizers"][k])
         self.recipe.load_extra_state(state.get("extra", {}))
+        self.stopped = state.get("stopped")
         ckpt.set_rng_state(state["rng"])
         return state["epoch"], state["batch"], step
 
@@ -122,7 +125,7 @@ class Trainer:
         last_ckpt, t0 = time.monotonic(), time.monotonic()
         evaluated_at, eval_s, first_step = None, 0.0, step
         try:
-            while epoch < cfg.train.epochs:
+            while epoch < cfg.train.epochs and not self.stopped:
                 for i, batch in enumerate(recipe.batches(epoch, start_batch), start=start_batch):
                     if ctx.world > 1:  # each rank its own random draws (one process keeps its seeded stream)
                         torch.manual_seed(rank_step_seed(cfg.seed, ctx.rank, step))
@@ -145,9 +148,13 @@ class Trainer:
                     log.write(step, "eval", recipe.evaluate(), epoch=epoch, time_s=round(t_eval - t0, 3))
                     evaluated_at = step
                     eval_s += time.monotonic() - t_eval
+                self.stopped = recipe.end_epoch(epoch)
+                if self.stopped:
+                    self.note_stop(log, step, epoch, bar)
+                    evaluated_at = None  # the recipe may have changed the weights (kept an earlier epoch's)
                 # an epoch boundary is the cheapest place to save, but tiny epochs (a few steps) would fsync
                 # every second: save when due, and always after the last epoch
-                if epoch == cfg.train.epochs or self.checkpoint_due(last_ckpt):
+                if epoch == cfg.train.epochs or self.stopped or self.checkpoint_due(last_ckpt):
                     self.save(epoch, 0, step)
                     last_ckpt = time.monotonic()
         finally:
@@ -167,6 +174,14 @@ class Trainer:
             write_report(self.run_dir)
         ctx.barrier()
         return final
+
+    def note_stop(self, log: RunLog, step: int, epoch: int, bar) -> None:
+        """Say why the recipe stopped the run: on stderr, in the log and as a note in the report."""
+        log.write(step, "stopped", {}, epoch=epoch, reason=self.stopped)
+        if self.ctx.is_main:
+            bar.write(f"stopped early: {self.stopped}", file=sys.stderr)
+            (self.run_dir / "notes").mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write_text(self.run_dir / "notes" / "stopped.txt", self.stopped + "\n")
 
     def checkpoint_due(self, last: float) -> bool:
         """Rank 0's clock decides, so every rank takes the same branch (DDP collectives must match)."""

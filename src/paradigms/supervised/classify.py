@@ -7,7 +7,8 @@ Learn f_theta: x -> p(y | x) from labelled pairs by minimising the empirical cro
 with minibatch SGD (Robbins & Monro 1951; gradients by backpropagation, Rumelhart et al. 1986).
 Targets may be class indices or probability vectors (soft targets, as mixup/CutMix produce).
 Networks: MLP, LeNet-5, a small ResNet (:mod:`paradigms.nets`), all on pixels in [0, 1]; any image
-dataset of :mod:`paradigms.data`.
+dataset of :mod:`paradigms.data`. ``adversarial.method`` trains on adversarial examples instead
+(:mod:`paradigms.adversarial.training`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+import copy
+
 from .. import augment
 from .. import optim
+from ..adversarial import training as adversarial_training
+from ..errors import UserError
 from ..augment import figures as augment_figures
-from ..data import ImageLoader, load_images
+from ..data import ImageLoader, load_images, unit
 from ..data.subset import ImageRecipeConfig, select
 from ..evaluate import confusion_figure, evaluate_classifier, mistakes_figure, predict
 from ..nets import NetConfig, build_net, card, is_convolutional
@@ -35,6 +40,7 @@ class SupervisedConfig(ImageRecipeConfig):
     augment: list[str | dict[str, dict | None]] = Field(
         [], description="train-time augmentation policy, e.g. [standard, cutout, mixup] (see paradigms.augment)")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy against (1 - e) y + e / K")
+    adversarial: adversarial_training.AdversarialConfig = adversarial_training.AdversarialConfig()
 
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -73,6 +79,14 @@ class Supervised(Recipe):
         super().__init__(cfg, ctx)
         self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
         x, y, test_x, test_y, self.classes = select(data, cfg)
+        adv = cfg.adversarial
+        self.guard, self.best_weights, self.check_batch = None, None, None
+        if adv.method == "fast-fgsm":  # a held-out training batch watched for catastrophic overfitting
+            if x is None or len(x) <= adv.check_n:
+                raise UserError(f"adversarial.check_n={adv.check_n} training images are held out to watch fast-fgsm, "
+                                f"but {cfg.dataset} has {0 if x is None else len(x)} in memory (lower check_n)")
+            x, y, self.check_batch = x[:-adv.check_n], y[:-adv.check_n], (x[-adv.check_n:], y[-adv.check_n:])
+            self.guard = adversarial_training.CollapseGuard(adv.stop_drop)
         self.num_classes = len(self.classes)
         self.in_shape = (data.channels, *data.size)
         self.net = self.make_net(self.in_shape, self.num_classes).to(ctx.device)  # pixels in [0, 1] in
@@ -82,6 +96,9 @@ class Supervised(Recipe):
         self.train_net = ctx.distribute(self.net)
         self.optimizers = {"opt": optim.build_optimizer(self.param_groups(), cfg.optim)}
         self.augment = augment.build(cfg.augment, cfg.dataset, data.channels, mean=data.mean)
+        if adv.on and self.augment.mixes:
+            raise UserError(f"adversarial.method={adv.method} attacks each image's own label, but augment mixes "
+                            f"labels ({'/'.join(m.name for m in self.augment.mixes)}): drop the mix from augment")
         common = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world, workers=cfg.train.workers)
         self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
         self.test_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
@@ -89,7 +106,7 @@ class Supervised(Recipe):
         # figures are drawn by rank 0 alone, over the whole test set
         self.figure_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
                                          stream=data.test_stream, **{**common, "world": 1, "rank": 0})
-        self.test_x = test_x
+        self.test_x, self.test_y = test_x, test_y
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
 
     # hooks for recipes built on this one (fine-tuning builds its net from the source and freezes part of it)
@@ -117,18 +134,67 @@ class Supervised(Recipe):
             x, y = self.augment(x, y, self.num_classes)
         opt = self.optimizers["opt"]
         lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, self.cfg.optim))
-        self.train_net.train()
-        with self.ctx.autocast():
-            logits = self.train_net(x)
-            loss = cross_entropy(logits.float(), y, self.cfg.label_smoothing)
+        extra = {}
+        if self.cfg.adversarial.on:  # the attack runs in eval mode and leaves the flags as it found them
+            def loss_fn(logits, target):
+                return cross_entropy(logits, target, self.cfg.label_smoothing)
+
+            self.train_net.train()
+            with self.ctx.autocast():
+                loss, logits, extra = adversarial_training.training_loss(self.net, self.train_net, x, y, self.cfg.adversarial,
+                                                                loss_fn)
+        else:
+            self.train_net.train()
+            with self.ctx.autocast():
+                logits = self.train_net(x)
+                loss = cross_entropy(logits.float(), y, self.cfg.label_smoothing)
         optim.step(opt, loss, self.cfg.train.grad_clip)
         hard = y if y.ndim == 1 else y.argmax(1)
-        return {"loss": loss.detach(), "acc": (logits.detach().argmax(1) == hard).float().mean(), "lr": lr}
+        return {"loss": loss.detach(), "acc": (logits.detach().argmax(1) == hard).float().mean(), "lr": lr, **extra}
 
     def evaluate(self) -> dict[str, float]:
         m = evaluate_classifier(self.net, self.test_loader.epoch(0), self.ctx)
         split = "val" if self.cfg.val_size else "test"
-        return {f"{split}/acc": m["acc"], f"{split}/loss": m["loss"]}
+        out = {f"{split}/acc": m["acc"], f"{split}/loss": m["loss"]}
+        adv = self.cfg.adversarial
+        if adv.on and adv.eval_n and self.test_x is not None:  # robust accuracy on the first eval_n images
+            x, y = next(iter(ImageLoader(self.test_x[:adv.eval_n], self.test_y[:adv.eval_n], batch_size=adv.eval_n,
+                                         device=self.ctx.device, shuffle=False, drop_last=False).epoch(0)))
+            with torch.random.fork_rng(devices=[]):  # the random starts leave the training stream alone
+                torch.manual_seed(self.cfg.seed)
+                out[f"{split}/pgd_acc"] = adversarial_training.robust_accuracy(self.net, x, y, adv.eps, adv.eval_steps)
+        return out
+
+    def end_epoch(self, epoch: int) -> str | None:
+        """fast-fgsm: the held-out batch's PGD accuracy; a collapse stops the run with the best epoch's weights."""
+        if self.guard is None:
+            return None
+        adv = self.cfg.adversarial
+        x, y = self.check_batch
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            acc = adversarial_training.robust_accuracy(self.net, unit(x.to(self.ctx.device)), y.to(self.ctx.device),
+                                              adv.eps, adv.eval_steps)
+        acc = float(self.ctx.all_reduce(torch.tensor(acc)) / self.ctx.world)  # every rank decides alike
+        if self.guard.update(acc):
+            self.net.load_state_dict(self.best_weights)
+            best_epoch = self.guard.history.index(self.guard.best) + 1
+            return (f"catastrophic overfitting at epoch {epoch}: PGD-{adv.eval_steps} accuracy of the held-out batch "
+                    f"fell from {self.guard.best:.1%} to {acc:.1%} (more than adversarial.stop_drop="
+                    f"{adv.stop_drop:g}); stopped, keeping the weights of epoch {best_epoch}")
+        if self.guard.improved():
+            self.best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.net.state_dict().items()})
+        return None
+
+    def extra_state(self) -> dict:
+        if self.guard is None:
+            return {}
+        return {"guard": self.guard.state(), "best_weights": self.best_weights}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.guard is not None and "guard" in state:
+            self.guard.load(state["guard"])
+            self.best_weights = state.get("best_weights")
 
     def figures(self):
         logits, labels = predict(self.net, self.figure_loader.epoch(0), self.ctx)

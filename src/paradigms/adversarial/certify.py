@@ -1,0 +1,176 @@
+"""``paradigms certify RUN_DIR``: certify a trained classifier's test images by randomized smoothing.
+
+    paradigms certify runs/noise-0.5 --sigma 0.5 --n 100000 --skip 20
+
+Every ``skip``-th evaluation image is certified with :meth:`.smoothing.Smooth.certify_many` (the paper's
+CERTIFY). One row per image goes to ``certify/SETTINGS.tsv`` as soon as it is done (index, label,
+prediction, radius, correct, seconds, like the paper's logs), so an interrupted certification
+continues where it stopped and ends with the rows an uninterrupted one writes: the noise of each
+group of images is drawn from a seed of its own. Then the certified accuracy at radii 0, 0.25, ...
+(an image counts at radius r when it is certified correct with a radius >= r), its curve in the run's
+report and ``certify-sigmaS.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..engine.checkpoint import atomic_write_text
+from ..errors import UserError
+from .smoothing import Smooth, check
+
+COLUMNS = ("idx", "label", "predict", "radius", "correct", "time")
+
+
+def training_sigma(run_dir: Path) -> float | None:
+    """The sigma of the run's own Gaussian-noise augmentation, if it trained with one."""
+    from ..engine.trainer import load_config
+
+    for item in getattr(load_config(run_dir), "augment", None) or []:
+        if isinstance(item, dict) and "gaussian_noise" in item:
+            return float((item["gaussian_noise"] or {}).get("sigma", 0.25))
+        if item == "gaussian_noise":
+            return 0.25
+    return None
+
+
+def settings_name(sigma: float, n0: int, n: int, alpha: float, skip: int, seed: int) -> str:
+    return f"sigma{sigma:g}_n{n}_n0{n0}_alpha{alpha:g}_skip{skip}_seed{seed}"
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows a (possibly interrupted) certification wrote; a torn last line is dropped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) != len(COLUMNS):
+            continue
+        try:
+            rows.append({"idx": int(parts[0]), "label": int(parts[1]), "predict": int(parts[2]),
+                         "radius": float(parts[3]), "correct": int(parts[4]), "time": float(parts[5])})
+        except ValueError:
+            continue
+    return rows
+
+
+def format_row(r: dict) -> str:
+    return f"{r['idx']}\t{r['label']}\t{r['predict']}\t{r['radius']:.4f}\t{r['correct']}\t{r['time']:.3f}"
+
+
+def certified_accuracy(rows: list[dict], radii: list[float]) -> list[float]:
+    """The share of images certified correct at radius >= r, for each r."""
+    if not rows:
+        return [float("nan")] * len(radii)
+    return [sum(1 for r in rows if r["correct"] and r["radius"] >= t) / len(rows) for t in radii]
+
+
+def radii_for(rows: list[dict], step: float = 0.25) -> list[float]:
+    top = max([r["radius"] for r in rows if r["correct"]], default=0.0)
+    return [round(i * step, 4) for i in range(int(math.floor(top / step)) + 2)]
+
+
+def certify_images(smooth: Smooth, x: torch.Tensor, y: torch.Tensor, index: list[int], path: Path, n0: int, n: int,
+                   alpha: float, batch_size: int, seed: int, progress: bool = True) -> list[dict]:
+    """Certify images ``x`` (their dataset indices ``index``), appending rows to ``path``; resumes from it."""
+    from tqdm import tqdm
+
+    group = max(1, batch_size // n0)  # images whose selection copies share a batch
+    kept = read_rows(path)
+    done = {r["idx"] for r in kept}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the complete rows alone (an interruption may have torn the last line), written whole before appending
+    atomic_write_text(path, "".join(line + "\n" for line in ["\t".join(COLUMNS), *(format_row(r) for r in kept)]))
+    if done:
+        print(f"continuing {path}: {len(done)} of {len(index)} images already certified", file=sys.stderr)
+    bar = tqdm(total=len(index), initial=len(done & set(index)), unit="img", disable=not progress,
+               desc=f"certify σ={smooth.sigma:g}", file=sys.stderr, dynamic_ncols=True)
+    with path.open("a") as out:
+        for g in range(0, len(index), group):
+            ids = index[g:g + group]
+            if all(i in done for i in ids):
+                continue
+            torch.manual_seed(seed * 1_000_003 + g)  # each group its own noise: a resumed run draws the same
+            t0 = time.perf_counter()
+            results = smooth.certify_many(x[g:g + group], n0, n, alpha, batch_size)
+            seconds = (time.perf_counter() - t0) / len(ids)
+            for i, label, (pred, rad) in zip(ids, y[g:g + group].tolist(), results):
+                if i in done:
+                    continue
+                out.write(format_row({"idx": i, "label": label, "predict": pred, "radius": rad,
+                                      "correct": int(pred == label), "time": seconds}) + "\n")
+                bar.update(1)
+            out.flush()
+    bar.close()
+    wanted = set(index)
+    return [r for r in read_rows(path) if r["idx"] in wanted]
+
+
+def certify_run(run_dir: Path, sigma: float | None = None, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
+                skip: int = 20, max_images: int | None = None, batch_size: int = 1000, seed: int = 0,
+                device: str = "cpu", progress: bool = True) -> dict:
+    """Certify every ``skip``-th evaluation image of a run; the summary (also written to the run folder)."""
+    from .plugin import eval_images, load_classifier
+
+    run_dir = Path(run_dir)
+    if sigma is None:
+        sigma = training_sigma(run_dir)
+        if sigma is None:
+            raise UserError(f"{run_dir} did not train with gaussian_noise: give --sigma (the noise the network "
+                            "should be certified under; train with augment=[{gaussian_noise: {sigma: S}}] first)")
+    check(sigma=sigma, alpha=alpha, n0=n0, n=n, batch_size=batch_size)
+    if skip < 1:
+        raise UserError(f"skip={skip} is out of range: certify every skip-th image, skip >= 1")
+    net = load_classifier(run_dir, device)
+    (x, y), _ = eval_images(run_dir, 10 ** 9, device)
+    index = list(range(0, len(x), skip))[:max_images]
+    x, y = x[index], y[index]
+    name = settings_name(sigma, n0, n, alpha, skip, seed)
+    smooth = Smooth(net, len(net.classes), sigma)
+    rows = certify_images(smooth, x, y, index, run_dir / "certify" / f"{name}.tsv", n0, n, alpha, batch_size, seed,
+                          progress)
+    radii = radii_for(rows)
+    acc = certified_accuracy(rows, radii)
+    trained = training_sigma(run_dir)
+    return {"sigma": sigma, "n0": n0, "n": n, "alpha": alpha, "skip": skip, "images": len(rows),
+            "trained_sigma": trained, "abstained": sum(r["predict"] == -1 for r in rows),
+            "seconds_per_image": sum(r["time"] for r in rows) / max(1, len(rows)),
+            "radii": radii, "certified_acc": acc, "table": name + ".tsv"}
+
+
+def curve_figure(summary: dict):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.step(summary["radii"], summary["certified_acc"], where="post", lw=2)
+    ax.set_xlabel("L2 radius (pixels in [0, 1])")
+    ax.set_ylabel("certified accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"randomized smoothing, σ={summary['sigma']:g}, n={summary['n']:,}, α={summary['alpha']:g}, "
+                 f"{summary['images']} images", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show(summary: dict, run_dir: Path) -> None:
+    """Print the certified accuracies; the curve, ``certify-sigmaS.json`` and a note into the run's report."""
+    import typer
+
+    from .plugin import save_results
+
+    typer.echo(f"{summary['images']} images of {run_dir}, σ={summary['sigma']:g}, n={summary['n']:,}, "
+               f"n0={summary['n0']}, α={summary['alpha']:g}: {summary['abstained']} abstained, "
+               f"{summary['seconds_per_image']:.3f} s per image")
+    for r, a in zip(summary["radii"], summary["certified_acc"]):
+        typer.echo(f"  certified accuracy at radius {r:<5g} {a:.1%}")
+    if summary["trained_sigma"] is not None and summary["trained_sigma"] != summary["sigma"]:
+        typer.echo(f"note: the network trained with noise σ={summary['trained_sigma']:g}, certified at "
+                   f"σ={summary['sigma']:g}")
+    save_results(Path(run_dir), f"certify-sigma{summary['sigma']:g}", summary, {"curve": curve_figure(summary)})

@@ -1,0 +1,136 @@
+"""Certified robustness by randomized smoothing (Cohen, Rosenfeld & Kolter 2019, "Certified adversarial
+robustness via randomized smoothing").
+
+From any base classifier f, the smoothed classifier g returns the class f most often gives under
+Gaussian noise,
+
+    g(x) = argmax_c  P( f(x + e) = c ),        e ~ N(0, sigma^2 I),
+
+and is provably constant within an L2 ball around x (their Theorem 1): if the top class has
+probability at least pA > 1/2, then g(x + d) = g(x) for every ||d||_2 < R with
+
+    R = sigma * Phi^-1(pA).
+
+:class:`Smooth` implements the paper's two algorithms. PREDICT draws n noisy copies, counts the two
+top classes and abstains unless a two-sided binomial test separates them at level alpha. CERTIFY
+picks the top class on n0 copies, counts it on n fresh copies, bounds pA from below with the
+one-sided Clopper-Pearson interval at confidence 1 - alpha, and abstains (-1) when that bound is not
+above 1/2. :meth:`Smooth.certify_many` certifies several images at once, their noisy copies sharing
+the base network's batches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from scipy.stats import beta, binomtest, norm
+from torch import nn
+
+from ..errors import UserError
+
+ABSTAIN = -1
+
+
+def check(sigma: float | None = None, alpha: float | None = None, n0: int | None = None,
+          n: int | None = None, batch_size: int | None = None) -> None:
+    """One line per bad value, naming it and what it must be."""
+    if sigma is not None and not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
+        raise UserError(f"sigma={sigma} is out of range: the noise's standard deviation must be > 0 "
+                        "(in [0, 1] pixels, e.g. 0.25, 0.5 or 1.0)")
+    if alpha is not None and not 0 < alpha < 1:
+        raise UserError(f"alpha={alpha} is out of range: the failure probability must be in (0, 1), e.g. 0.001")
+    if n is not None and (int(n) != n or n < 1):
+        raise UserError(f"n={n} is out of range: the number of noisy samples must be a whole number >= 1")
+    if n0 is not None and (int(n0) != n0 or n0 < 1):
+        raise UserError(f"n0={n0} is out of range: the selection samples must be a whole number >= 1")
+    if n0 is not None and n is not None and n0 >= n:
+        raise UserError(f"n0={n0} must be smaller than n={n}: n0 samples pick the class, n (many more) "
+                        "estimate its probability (the paper: n0=100, n=100000)")
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise UserError(f"batch_size={batch_size} is out of range: a whole number >= 1")
+
+
+def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
+    """One-sided (1 - alpha) Clopper-Pearson lower bound on p from k successes in n trials."""
+    return 0.0 if k == 0 else float(beta.ppf(alpha, k, n - k + 1))
+
+
+def radius(p_lower: float, sigma: float) -> float:
+    """sigma * Phi^-1(pA): the L2 radius within which the smoothed prediction cannot change."""
+    return sigma * float(norm.ppf(p_lower))
+
+
+class Smooth:
+    """The smoothed classifier g of ``model`` (pixels in [0, 1]) under N(0, sigma^2) noise."""
+
+    def __init__(self, model: nn.Module, num_classes: int, sigma: float):
+        check(sigma=sigma)
+        self.model, self.num_classes, self.sigma = model, int(num_classes), float(sigma)
+
+    # -- the Monte Carlo counts -----------------------------------------------------------------------
+    @torch.inference_mode()
+    def counts(self, x: torch.Tensor, num: int, batch_size: int = 1000) -> torch.Tensor:
+        """(N, K) class counts of the base network on ``num`` noisy copies of each image of ``x`` (N, C, H, W).
+
+        The copies of several images share each forward batch of ``batch_size`` (a few copies each when
+        ``num`` is small, one image's copies when it is large), drawn afresh from the global generator.
+        """
+        check(n=num, batch_size=batch_size)
+        x = x.detach()
+        n_img, k = len(x), self.num_classes
+        out = torch.zeros(n_img, k, dtype=torch.long, device=x.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            per_image = max(1, min(num, batch_size))          # copies of one image per forward batch
+            images = max(1, batch_size // per_image)          # images sharing a batch
+            for i in range(0, n_img, images):
+                xs = x[i:i + images]                          # (m, C, H, W)
+                left = num
+                while left > 0:
+                    r = min(per_image, left)
+                    batch = xs.repeat_interleave(r, dim=0)    # (m*r, C, H, W), each image's copies together
+                    noisy = batch + self.sigma * torch.randn_like(batch)  # x + e, e ~ N(0, sigma^2 I)
+                    pred = self.model(noisy).argmax(1).view(len(xs), r)
+                    offset = torch.arange(len(xs), device=x.device).view(-1, 1) * k
+                    out[i:i + len(xs)] += torch.bincount((pred + offset).flatten(), minlength=len(xs) * k).view(-1, k)
+                    left -= r
+        finally:
+            self.model.train(was_training)
+        return out
+
+    # -- PREDICT ---------------------------------------------------------------------------------------
+    def predict(self, x: torch.Tensor, n: int, alpha: float, batch_size: int = 1000) -> int:
+        """The smoothed class of one image ``x`` (C, H, W), or -1 (abstain) when a two-sided binomial test at
+        level ``alpha`` cannot tell the two most frequent classes apart among ``n`` noisy copies."""
+        check(alpha=alpha, n=n)
+        c = self.counts(x.unsqueeze(0), n, batch_size)[0]
+        top2 = c.topk(2).indices.tolist()
+        n_a, n_b = int(c[top2[0]]), int(c[top2[1]])
+        if binomtest(n_a, n_a + n_b, 0.5).pvalue > alpha:
+            return ABSTAIN
+        return top2[0]
+
+    # -- CERTIFY ---------------------------------------------------------------------------------------
+    def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float, batch_size: int = 1000) -> tuple[int, float]:
+        """CERTIFY for one image (C, H, W): ``(class, radius)``, or ``(-1, 0.0)`` when it abstains."""
+        (c, r), = self.certify_many(x.unsqueeze(0), n0, n, alpha, batch_size)
+        return c, r
+
+    def certify_many(self, x: torch.Tensor, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
+                     batch_size: int = 1000) -> list[tuple[int, float]]:
+        """CERTIFY for each image of ``x`` (N, C, H, W), their noisy copies batched together.
+
+        Per image: cA = the top class on n0 copies (selection); nA = its count on n fresh copies
+        (estimation); pA = the Clopper-Pearson lower bound of nA / n; ``(cA, sigma * Phi^-1(pA))`` when
+        pA > 1/2, else ``(-1, 0.0)``.
+        """
+        check(alpha=alpha, n0=n0, n=n, batch_size=batch_size)
+        guesses = self.counts(x, n0, batch_size).argmax(1)                    # selection: n0 samples
+        counts = self.counts(x, n, batch_size)                                # estimation: n fresh samples
+        out = []
+        for c_a, row in zip(guesses.tolist(), counts):
+            p_a = lower_confidence_bound(int(row[c_a]), n, alpha)
+            out.append((c_a, radius(p_a, self.sigma)) if p_a > 0.5 else (ABSTAIN, 0.0))
+        return out
