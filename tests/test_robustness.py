@@ -217,6 +217,10 @@ def test_the_certify_command_writes_a_table_resumes_and_draws_the_curve(noisy_ru
     code, _, err = run_cli(capsys, *args)
     assert code == 0 and "continuing" in err
     assert rows(table.read_text()) == rows("\n".join(lines))
+    # another skip reuses the rows it shares (each image's noise is seeded by its index): nothing new to certify
+    code, out, err = run_cli(capsys, *args[:-4], "--skip", "60", "--alpha", "0.01")
+    assert code == 0 and "continuing" in err and "6 of 6 images already certified" in err
+    assert rows(table.read_text()) == rows("\n".join(lines))
 
 
 def test_certify_bad_input_is_one_line_and_exit_2(noisy_run, capsys, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .errors import CheckpointError, UserError
@@ -46,7 +47,8 @@ def run(recipe: str, dataset: str | None = None, preset: str = "quick", sets: li
 def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     """The trained network of the run in ``run_dir``, in eval mode, on ``device``, ready to call on pixels
     in [0, 1]; ``net.classes`` (class names), ``net.input_shape`` (C, H, W) and ``net.card`` (model.json)
-    say what it is. Built from ``model.json`` and the latest checkpoint: the dataset is not read.
+    say what it is. Built from ``model.json`` and the latest checkpoint: the dataset is not read. On a CPU a
+    convolutional network comes in the channels_last memory format, as training runs it (faster there).
     """
     from . import recipes
     from .engine import checkpoint as ckpt
@@ -72,4 +74,7 @@ def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     net.classes = card.get("classes")
     net.input_shape = tuple(card["input_shape"]) if "input_shape" in card else None
     net.card = card
-    return net.to(device).eval()
+    net = net.to(device).eval()
+    if torch.device(device).type == "cpu" and any(isinstance(m, nn.Conv2d) for m in net.modules()):
+        net = net.to(memory_format=torch.channels_last)  # as training runs it: oneDNN's fast layout on a CPU
+    return net

@@ -6,7 +6,8 @@ Every ``skip``-th evaluation image is certified with :meth:`.smoothing.Smooth.ce
 CERTIFY). One row per image goes to ``certify/SETTINGS.tsv`` as soon as it is done (index, label,
 prediction, radius, correct, seconds, like the paper's logs), so an interrupted certification
 continues where it stopped and ends with the rows an uninterrupted one writes: the noise of each
-group of images is drawn from a seed of its own. Then the certified accuracy at radii 0, 0.25, ...
+image is drawn from a seed of its own (its index), so a later run with another ``skip`` reuses the rows
+it shares. Then the certified accuracy at radii 0, 0.25, ...
 (an image counts at radius r when it is certified correct with a radius >= r), its curve in the run's
 report and ``certify-sigmaS.json``.
 """
@@ -39,8 +40,9 @@ def training_sigma(run_dir: Path) -> float | None:
     return None
 
 
-def settings_name(sigma: float, n0: int, n: int, alpha: float, skip: int, seed: int) -> str:
-    return f"sigma{sigma:g}_n{n}_n0{n0}_alpha{alpha:g}_skip{skip}_seed{seed}"
+def settings_name(sigma: float, n0: int, n: int, alpha: float, seed: int) -> str:
+    """The table's name: the settings that decide each image's row (any skip shares it)."""
+    return f"sigma{sigma:g}_n{n}_n0{n0}_alpha{alpha:g}_seed{seed}"
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -81,32 +83,27 @@ def certify_images(smooth: Smooth, x: torch.Tensor, y: torch.Tensor, index: list
     """Certify images ``x`` (their dataset indices ``index``), appending rows to ``path``; resumes from it."""
     from tqdm import tqdm
 
-    group = max(1, batch_size // n0)  # images whose selection copies share a batch
     kept = read_rows(path)
     done = {r["idx"] for r in kept}
     path.parent.mkdir(parents=True, exist_ok=True)
     # the complete rows alone (an interruption may have torn the last line), written whole before appending
     atomic_write_text(path, "".join(line + "\n" for line in ["\t".join(COLUMNS), *(format_row(r) for r in kept)]))
-    if done:
-        print(f"continuing {path}: {len(done)} of {len(index)} images already certified", file=sys.stderr)
+    if done & set(index):
+        print(f"continuing {path}: {len(done & set(index))} of {len(index)} images already certified", file=sys.stderr)
     bar = tqdm(total=len(index), initial=len(done & set(index)), unit="img", disable=not progress,
                desc=f"certify σ={smooth.sigma:g}", file=sys.stderr, dynamic_ncols=True)
     with path.open("a") as out:
-        for g in range(0, len(index), group):
-            ids = index[g:g + group]
-            if all(i in done for i in ids):
+        for j, i in enumerate(index):
+            if i in done:
                 continue
-            torch.manual_seed(seed * 1_000_003 + g)  # each group its own noise: a resumed run draws the same
+            # each image its own noise, seeded by its index: a resumed run, or another skip, draws the same
+            torch.manual_seed(seed * 1_000_003 + i)
             t0 = time.perf_counter()
-            results = smooth.certify_many(x[g:g + group], n0, n, alpha, batch_size)
-            seconds = (time.perf_counter() - t0) / len(ids)
-            for i, label, (pred, rad) in zip(ids, y[g:g + group].tolist(), results):
-                if i in done:
-                    continue
-                out.write(format_row({"idx": i, "label": label, "predict": pred, "radius": rad,
-                                      "correct": int(pred == label), "time": seconds}) + "\n")
-                bar.update(1)
+            (pred, rad), = smooth.certify_many(x[j:j + 1], n0, n, alpha, batch_size)
+            out.write(format_row({"idx": i, "label": int(y[j]), "predict": pred, "radius": rad,
+                                  "correct": int(pred == int(y[j])), "time": time.perf_counter() - t0}) + "\n")
             out.flush()
+            bar.update(1)
     bar.close()
     wanted = set(index)
     return [r for r in read_rows(path) if r["idx"] in wanted]
@@ -131,7 +128,7 @@ def certify_run(run_dir: Path, sigma: float | None = None, n0: int = 100, n: int
     (x, y), _ = eval_images(run_dir, 10 ** 9, device)
     index = list(range(0, len(x), skip))[:max_images]
     x, y = x[index], y[index]
-    name = settings_name(sigma, n0, n, alpha, skip, seed)
+    name = settings_name(sigma, n0, n, alpha, seed)
     smooth = Smooth(net, len(net.classes), sigma)
     rows = certify_images(smooth, x, y, index, run_dir / "certify" / f"{name}.tsv", n0, n, alpha, batch_size, seed,
                           progress)

@@ -28,6 +28,7 @@ from scipy.stats import beta, binomtest, norm
 from torch import nn
 
 from ..errors import UserError
+from .attacks import chunk_size
 
 ABSTAIN = -1
 
@@ -61,6 +62,21 @@ def radius(p_lower: float, sigma: float) -> float:
     return sigma * float(norm.ppf(p_lower))
 
 
+def inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with each batch norm folded into the convolution before it (torch.fx),
+    the same function in fewer passes over memory; ``model`` itself where it cannot be traced."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch's own modules warn of their deprecated torch.jit use on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.fx.experimental.optimization import fuse
+
+        try:
+            return fuse(model)
+        except Exception:  # noqa: BLE001 - any model fx cannot trace runs as it is
+            return model
+
+
 class Smooth:
     """The smoothed classifier g of ``model`` (pixels in [0, 1]) under N(0, sigma^2) noise."""
 
@@ -74,7 +90,9 @@ class Smooth:
         """(N, K) class counts of the base network on ``num`` noisy copies of each image of ``x`` (N, C, H, W).
 
         The copies of several images share each forward batch of ``batch_size`` (a few copies each when
-        ``num`` is small, one image's copies when it is large), drawn afresh from the global generator.
+        ``num`` is small, one image's copies when it is large), drawn afresh from the global generator. On a
+        CPU a batch is at most as large as keeps the network's largest activation in cache
+        (:func:`.attacks.chunk_size`), and the network runs with its batch norms folded (:func:`inference_copy`).
         """
         check(n=num, batch_size=batch_size)
         x = x.detach()
@@ -82,17 +100,20 @@ class Smooth:
         out = torch.zeros(n_img, k, dtype=torch.long, device=x.device)
         was_training = self.model.training
         self.model.eval()
+        model = inference_copy(self.model)
         try:
-            per_image = max(1, min(num, batch_size))          # copies of one image per forward batch
-            images = max(1, batch_size // per_image)          # images sharing a batch
+            # on a CPU, no larger a forward batch than keeps the largest activation in cache (as attacks.pgd)
+            size = chunk_size(model, x[:1].expand(batch_size, *x.shape[1:]))
+            per_image = max(1, min(num, size))                # copies of one image per forward batch
+            images = max(1, size // per_image)                # images sharing a batch
             for i in range(0, n_img, images):
                 xs = x[i:i + images]                          # (m, C, H, W)
                 left = num
                 while left > 0:
                     r = min(per_image, left)
                     batch = xs.repeat_interleave(r, dim=0)    # (m*r, C, H, W), each image's copies together
-                    noisy = batch + self.sigma * torch.randn_like(batch)  # x + e, e ~ N(0, sigma^2 I)
-                    pred = self.model(noisy).argmax(1).view(len(xs), r)
+                    noisy = torch.randn_like(batch).mul_(self.sigma).add_(batch)  # x + e, e ~ N(0, sigma^2 I)
+                    pred = model(noisy).argmax(1).view(len(xs), r)
                     offset = torch.arange(len(xs), device=x.device).view(-1, 1) * k
                     out[i:i + len(xs)] += torch.bincount((pred + offset).flatten(), minlength=len(xs) * k).view(-1, k)
                     left -= r
