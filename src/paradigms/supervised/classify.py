@@ -21,6 +21,7 @@ import copy
 
 from .. import augment
 from .. import optim
+from ..adversarial import evaluating, pgd
 from ..adversarial import training as adversarial_training
 from ..errors import UserError
 from ..augment import figures as augment_figures
@@ -203,8 +204,25 @@ class Supervised(Recipe):
         if self.augment:
             yield "augmented_batch", self.augmented_batch_figure()
         yield "confusion", confusion_figure(labels, pred, self.classes)
+        if self.cfg.adversarial.on and self.test_x is not None:
+            yield "adversarial_examples", self.adversarial_figure()
         if self.test_x is not None:
             yield "mistakes", mistakes_figure(self.test_x, labels, pred, logits.softmax(1).cpu(), self.classes)
+
+    def adversarial_figure(self):
+        """Test images, the PGD perturbation the trained network resists (or not), its predictions."""
+        from ..adversarial.figures import panel_figure
+
+        adv = self.cfg.adversarial
+        x, y = next(iter(ImageLoader(self.test_x[:6], self.test_y[:6], batch_size=6, device=self.ctx.device,
+                                     shuffle=False, drop_last=False).epoch(0)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            x_adv = pgd(self.net, x, y, adv.eps, 2.5 * adv.eps / adv.eval_steps, adv.eval_steps)
+        with evaluating(self.net), torch.no_grad():
+            p_clean, p_adv = self.net(x).float().softmax(1), self.net(x_adv).float().softmax(1)
+        return panel_figure(x, x_adv, p_clean, p_adv, self.classes,
+                            f"{adv.method}-trained network under PGD-{adv.eval_steps}, eps {adv.eps:g}")
 
     def augmented_batch_figure(self):
         """The first training batch through the policy, each image labelled with what was done."""
