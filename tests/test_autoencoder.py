@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import distributions as D
 
@@ -54,3 +55,41 @@ def test_the_iwae_bound_is_above_the_elbo_rises_with_k_and_reaches_the_exact_lik
     assert bounds[1] < bounds[10] < bounds[1000] <= float(exact.mean()) + 0.02
     assert float(exact.mean()) - bounds[1000] < 0.1
     assert abs(expected_elbo - l1) < 0.1  # L_1 is the ELBO
+
+
+def test_an_autoencoder_on_digits_reconstructs_better_than_pca_and_its_encoder_transfers(tmp_path):
+    from paradigms.engine import Trainer
+
+    import paradigms
+
+    from .test_engine import config
+
+    final = Trainer(config("autoencoder", ["train.epochs=15"]), tmp_path / "ae", progress=False).fit()
+    assert final["test/mse"] < final["test/pca_mse"] < 0.05, final
+    enc = paradigms.load(tmp_path / "ae")
+    assert enc(torch.rand(3, 1, 8, 8)).shape == (3, 8)  # the code
+    probe = Trainer(config("finetune", ["transfer.strategy=linear-probe", "train.epochs=5"], source=str(tmp_path / "ae")),
+                    tmp_path / "probe", progress=False).fit()
+    assert probe["test/acc"] > 0.8
+
+
+def test_a_denoising_run_corrupts_the_input_and_scores_against_the_clean_image(tmp_path):
+    from paradigms.autoencoder.recipe import reconstruction_error
+    from paradigms.engine import Trainer
+
+    from .test_engine import config
+
+    recipe = Trainer(config("autoencoder", ["denoise=0.5"]), tmp_path / "dae", progress=False).recipe
+    seen = []
+    recipe.enc.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach().clone()))
+    x, y = next(iter(recipe.batches(0)))
+    torch.manual_seed(0)
+    loss = float(recipe.train_step((x, y), 0)["loss"])
+    assert not torch.allclose(seen[0], x) and float((seen[0] - x).std()) > 0.4  # the encoder saw x + noise
+    # the loss is the clean image's error for the reconstruction of the same noisy input (same noise, before the step)
+    recipe2 = Trainer(config("autoencoder", ["denoise=0.5"]), tmp_path / "dae2", progress=False).recipe
+    torch.manual_seed(0)
+    with torch.no_grad():
+        recon = recipe2.reconstruct(recipe2.corrupt(x))
+    assert loss == pytest.approx(float(reconstruction_error(recon, x).mean()), rel=1e-5)
+    assert loss != pytest.approx(float(reconstruction_error(recon, seen[0]).mean()), rel=1e-3)

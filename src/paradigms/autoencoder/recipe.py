@@ -1,0 +1,155 @@
+"""The ``autoencoder`` recipe: learn to reconstruct images through a small code.
+
+    paradigms run autoencoder --dataset mnist --set code=8 [--set denoise=0.3]
+
+An encoder E (a :mod:`paradigms.nets` network whose head outputs the code) and a decoder D
+(:class:`.models.Decoder`) minimise the squared reconstruction error per image,
+
+    L = || sigmoid(D(E(x~))) - x ||^2,     x~ = x (plain) or x + N(0, denoise^2) (denoising: Vincent et al. 2008)
+
+so a denoising run corrupts the input and is scored against the clean image. Evaluation: the test
+reconstruction error per pixel beside PCA's (scikit-learn) at the same code size. ``finetune --from`` reuses
+the encoder like any classifier's backbone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from .. import optim
+from ..data import ImageLoader, load_images
+from ..data.subset import ImageRecipeConfig, select
+from ..nets import NetConfig, build_net, card, is_convolutional
+from ..optim import OptimConfig
+from ..recipes import Recipe, register
+from .models import Decoder
+
+
+class AutoencoderConfig(ImageRecipeConfig):
+    recipe: str = "autoencoder"
+    dataset: str = "digits"
+    model: NetConfig = Field(NetConfig(name="mlp", hidden=[256, 128]), description="the encoder (its head outputs "
+                             "the code)")
+    code: int = Field(8, ge=1, le=4096, description="the code's size")
+    decoder: Literal["auto", "mlp", "conv"] = Field("auto", description="auto: conv for a convolutional encoder on "
+                                                    "images whose sides divide by 4, else mlp (hidden reversed)")
+    denoise: float = Field(0.0, ge=0, le=10, description="denoising: sigma of the Gaussian noise added to the input "
+                           "(the loss compares with the clean image); 0 = a plain autoencoder")
+    optim: OptimConfig = OptimConfig(name="adam", lr=2e-3, weight_decay=0.0)
+
+
+def reconstruction_error(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """|| recon - x ||^2 per image, (N, C, H, W) -> (N,)."""
+    return (recon - x).pow(2).flatten(1).sum(1)
+
+
+@register
+class Autoencoder(Recipe):
+    name = "autoencoder"
+    family = "autoencoder"
+    measures = "test reconstruction error per pixel against PCA at the same code size"
+    encoder = "encoder"
+    network = "encoder"
+    Config = AutoencoderConfig
+
+    @classmethod
+    def preset(cls, name: str, dataset: str) -> dict:
+        if dataset in ("mnist", "fashion-mnist"):
+            return {"train": {"epochs": 5, "batch_size": 128}}
+        if dataset == "cifar10":
+            return {"model": {"name": "lenet5", "width": 4}, "code": 64, "train": {"epochs": 10, "batch_size": 128}}
+        return {"train": {"epochs": 30, "batch_size": 64}}
+
+    def __init__(self, cfg: AutoencoderConfig, ctx):
+        super().__init__(cfg, ctx)
+        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
+        x, y, test_x, test_y, self.classes = select(data, cfg)
+        self.in_shape = (data.channels, *data.size)
+        self.enc = build_net(cfg.model, self.in_shape, cfg.code, data.mean, data.std).to(ctx.device)
+        c, h, w = self.in_shape
+        kind = cfg.decoder
+        if kind == "auto":
+            kind = "conv" if is_convolutional(self.enc) and h % 4 == 0 and w % 4 == 0 else "mlp"
+        self.dec = Decoder(cfg.code, self.in_shape, kind, cfg.model.hidden, cfg.model.activation).to(ctx.device)
+        self.modules = {"encoder": self.enc, "decoder": self.dec}
+        self.train_enc, self.train_dec = ctx.distribute(self.enc), ctx.distribute(self.dec)
+        params = [*self.enc.parameters(), *self.dec.parameters()]
+        self.optimizers = {"opt": optim.build_optimizer([{"params": params}], cfg.optim)}
+        common = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world, workers=cfg.train.workers)
+        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
+        self.test_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
+                                       stream=data.test_stream, **common)
+        self.train_x, self.test_x = x, test_x
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        self._pca = None
+
+    def network_card(self) -> dict:
+        stats = self.enc.standardize
+        return {**card(self.cfg.model, self.in_shape, [f"code{i}" for i in range(self.cfg.code)],
+                       stats.mean.flatten().tolist(), stats.std.flatten().tolist()), "kind": "encoder",
+                "classes": None, "code": self.cfg.code}
+
+    @classmethod
+    def build_network(cls, card: dict):
+        return build_net(NetConfig(**card["net"]), tuple(card["input_shape"]), card["code"], card["mean"], card["std"])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    def batches(self, epoch: int, start: int = 0):
+        return self.train_loader.epoch(epoch, start)
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's input: x, or x + N(0, denoise^2) drawn afresh (denoising)."""
+        return x + self.cfg.denoise * torch.randn_like(x) if self.cfg.denoise else x
+
+    def reconstruct(self, x: torch.Tensor, enc=None, dec=None) -> torch.Tensor:
+        enc, dec = enc or self.enc, dec or self.dec
+        return torch.sigmoid(dec(enc(x)))                                     # pixels in [0, 1]
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        x, _ = batch                                                          # labels unused
+        opt = self.optimizers["opt"]
+        lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, self.cfg.optim))
+        self.train_enc.train()
+        self.train_dec.train()
+        with self.ctx.autocast():
+            recon = self.reconstruct(self.corrupt(x), self.train_enc, self.train_dec).float()
+        loss = reconstruction_error(recon, x).mean()                         # against the clean image
+        optim.step(opt, loss, self.cfg.train.grad_clip)
+        return {"loss": loss.detach(), "lr": lr}
+
+    @torch.no_grad()
+    def test_error(self) -> float:
+        """Mean squared error per pixel over the test set (the clean input)."""
+        self.enc.eval()
+        self.dec.eval()
+        total, count = 0.0, 0
+        for x, _ in self.test_loader.epoch(0):
+            total += float(reconstruction_error(self.reconstruct(x).float(), x).sum())
+            count += x[0].numel() * len(x)
+        return total / max(count, 1)
+
+    def pca_error(self) -> float | None:
+        """PCA with ``code`` components fitted on (up to 20,000) training images: its test error per pixel."""
+        if self._pca is None and self.train_x is not None and self.test_x is not None:
+            from sklearn.decomposition import PCA
+
+            train = self.train_x[:20_000].float().div(255).flatten(1).numpy()
+            test = self.test_x.float().div(255).flatten(1).numpy()
+            pca = PCA(n_components=min(self.cfg.code, *train.shape), random_state=self.cfg.seed).fit(train)
+            recon = np.clip(pca.inverse_transform(pca.transform(test)), 0, 1)
+            self._pca = float(((recon - test) ** 2).mean())
+        return self._pca
+
+    def evaluate(self) -> dict[str, float]:
+        out = {"test/mse": self.test_error()}
+        pca = self.pca_error()
+        if pca is not None:
+            out["test/pca_mse"] = pca
+        return out
