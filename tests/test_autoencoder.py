@@ -93,3 +93,18 @@ def test_a_denoising_run_corrupts_the_input_and_scores_against_the_clean_image(t
         recon = recipe2.reconstruct(recipe2.corrupt(x))
     assert loss == pytest.approx(float(reconstruction_error(recon, x).mean()), rel=1e-5)
     assert loss != pytest.approx(float(reconstruction_error(recon, seen[0]).mean()), rel=1e-3)
+
+
+def test_a_trained_vaes_iwae_bound_rises_with_k_above_its_elbo(tmp_path):
+    from paradigms.engine import Trainer
+
+    from .test_engine import config
+
+    trainer = Trainer(config("vae", ["train.epochs=10", "iwae_k=200"]), tmp_path / "vae", progress=False)
+    final = trainer.fit()
+    assert final["test/nll"] < final["test/neg_elbo"], final
+    vae = trainer.recipe
+    x = torch.bernoulli(next(iter(vae.test_loader.epoch(0)))[0], generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    bounds = [float(iwae_bound(x, vae.encode, vae.log_px_given_z, k=k).mean()) for k in (1, 10, 100)]
+    assert bounds[0] < bounds[1] < bounds[2], bounds

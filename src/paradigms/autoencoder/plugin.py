@@ -1,3 +1,3 @@
-"""Autoencoders: the ``autoencoder`` recipe (the VAE, ``anomaly`` and ``sample`` come with issue 14)."""
+"""Autoencoders: the ``autoencoder`` and ``vae`` recipes (``anomaly`` and ``sample`` come with issue 14)."""
 
-RECIPES = ["paradigms.autoencoder.recipe"]
+RECIPES = ["paradigms.autoencoder.recipe", "paradigms.autoencoder.vae_recipe"]

@@ -1,0 +1,141 @@
+"""The ``vae`` recipe: Kingma & Welling 2014 on images (the objective and bounds: :mod:`.vae`).
+
+    paradigms run vae --dataset mnist          # dynamically binarised MNIST, Bernoulli decoder
+
+Encoder: a :mod:`paradigms.nets` network whose head outputs (mu, logvar) of q(z|x), 2 x ``code`` numbers.
+Decoder: :class:`.models.Decoder`, pixel logits. Greyscale data is binarised afresh at every step,
+x ~ Bernoulli(pixels) (dynamic binarisation, as the IWAE paper), with a Bernoulli decoder; colour data
+keeps its pixels with a Gaussian decoder (mean sigmoid(logits), one learned log-variance per pixel).
+Loss: the negative ELBO per image, -log p(x|z) + KL(q(z|x) || N(0, I)), z by reparameterisation.
+Evaluation: the test negative ELBO and the test negative log-likelihood by the IWAE bound with
+``iwae_k`` samples (5,000 in the papers) on ``iwae_n`` test images, both in nats per image.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from .. import optim
+from ..data import ImageLoader, load_images
+from ..data.subset import ImageRecipeConfig, select
+from ..nets import NetConfig, build_net, card
+from ..optim import OptimConfig
+from ..recipes import Recipe, register
+from .models import Decoder
+from .vae import bernoulli_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterise
+
+
+class VAEConfig(ImageRecipeConfig):
+    recipe: str = "vae"
+    dataset: str = "digits"
+    model: NetConfig = Field(NetConfig(name="mlp", hidden=[200, 200], activation="tanh"),
+                             description="the encoder (its head outputs mu and logvar); the decoder mirrors it")
+    code: int = Field(20, ge=1, le=4096, description="the latent size (the IWAE paper: 50)")
+    likelihood: Literal["auto", "bernoulli", "gaussian"] = Field(
+        "auto", description="auto: bernoulli (dynamically binarised) for greyscale data, gaussian for colour")
+    iwae_k: int = Field(5000, ge=1, description="importance samples of the test NLL (the papers: 5,000)")
+    iwae_n: int | None = Field(1000, ge=1, description="test images whose NLL is estimated; None: all")
+    optim: OptimConfig = OptimConfig(name="adam", lr=1e-3, weight_decay=0.0, schedule="constant")
+
+
+@register
+class VAE(Recipe):
+    name = "vae"
+    family = "autoencoder"
+    measures = "test negative log-likelihood in nats (IWAE bound, k samples)"
+    encoder = "encoder"
+    Config = VAEConfig
+
+    @classmethod
+    def preset(cls, name: str, dataset: str) -> dict:
+        if name == "full":  # the IWAE paper's one-stochastic-layer architecture, 784-200-200-50, Bernoulli
+            return {"model": {"name": "mlp", "hidden": [200, 200], "activation": "tanh"}, "code": 50,
+                    "train": {"epochs": 3280, "batch_size": 20, "eval_every": 0}, "iwae_n": None}
+        if dataset in ("mnist", "fashion-mnist"):
+            return {"code": 50, "train": {"epochs": 10, "batch_size": 100, "eval_every": 0}}
+        return {"train": {"epochs": 50, "batch_size": 64, "eval_every": 0}}
+
+    def __init__(self, cfg: VAEConfig, ctx):
+        super().__init__(cfg, ctx)
+        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
+        x, y, test_x, test_y, self.classes = select(data, cfg)
+        self.in_shape = (data.channels, *data.size)
+        lik = cfg.likelihood
+        self.likelihood = ("bernoulli" if data.channels == 1 else "gaussian") if lik == "auto" else lik
+        self.enc = build_net(cfg.model, self.in_shape, 2 * cfg.code, data.mean, data.std).to(ctx.device)
+        self.dec = Decoder(cfg.code, self.in_shape, "mlp", cfg.model.hidden, cfg.model.activation).to(ctx.device)
+        self.modules = {"encoder": self.enc, "decoder": self.dec}
+        if self.likelihood == "gaussian":  # one learned log-variance per pixel
+            self.pixel_logvar = nn.Parameter(torch.zeros(self.in_shape, device=ctx.device))
+            self.modules["pixel_logvar"] = nn.ParameterList([self.pixel_logvar])
+        self.train_enc, self.train_dec = ctx.distribute(self.enc), ctx.distribute(self.dec)
+        params = [p for m in self.modules.values() for p in m.parameters()]
+        self.optimizers = {"opt": optim.build_optimizer([{"params": params}], cfg.optim)}
+        common = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world, workers=cfg.train.workers)
+        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
+        test_x, test_y = (test_x, test_y) if test_x is not None else (x, y)
+        self.test_loader = ImageLoader(test_x, test_y, batch_size=500, shuffle=False, drop_last=False, **common)
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    def batches(self, epoch: int, start: int = 0):
+        return self.train_loader.epoch(epoch, start)
+
+    # -- the model's pieces -------------------------------------------------------------------------
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """What the model sees of pixels x in [0, 1]: a fresh binarisation (Bernoulli), or x itself."""
+        return torch.bernoulli(x) if self.likelihood == "bernoulli" else x
+
+    def encode(self, x: torch.Tensor, enc=None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = (enc or self.enc)(x).float().chunk(2, dim=1)           # (N, code) each
+        return mu, logvar
+
+    def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, dec=None) -> torch.Tensor:
+        logits = (dec or self.dec)(z).float()                               # (N, C, H, W)
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_prob(logits, x)
+        return gaussian_log_prob(torch.sigmoid(logits), self.pixel_logvar.expand_as(logits), x)
+
+    # -- training and evaluation --------------------------------------------------------------------
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        x = self.observe(batch[0])
+        opt = self.optimizers["opt"]
+        lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, self.cfg.optim))
+        self.train_enc.train()
+        self.train_dec.train()
+        with self.ctx.autocast():
+            mu, logvar = self.encode(x, self.train_enc)
+            z = reparameterise(mu, logvar)                                   # z = mu + sigma e
+            bound = elbo(self.log_px_given_z(x, z, self.train_dec), mu, logvar)
+        loss = -bound.mean()                                                 # the negative ELBO, nats per image
+        optim.step(opt, loss, self.cfg.train.grad_clip)
+        return {"loss": loss.detach(), "kl": gaussian_kl(mu, logvar).mean().detach(), "lr": lr}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.enc.eval()
+        self.dec.eval()
+        gen = torch.Generator(device="cpu").manual_seed(self.cfg.seed)       # the same binarisation every time
+        neg_elbo, nll, n_elbo, n_nll = 0.0, 0.0, 0, 0
+        limit = self.cfg.iwae_n
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            for x, _ in self.test_loader.epoch(0):
+                if self.likelihood == "bernoulli":
+                    x = torch.bernoulli(x.cpu(), generator=gen).to(x.device)
+                mu, logvar = self.encode(x)
+                neg_elbo -= float(elbo(self.log_px_given_z(x, reparameterise(mu, logvar)), mu, logvar).sum())
+                n_elbo += len(x)
+                if limit is None or n_nll < limit:
+                    part = x if limit is None else x[: limit - n_nll]
+                    nll -= float(iwae_bound(part, self.encode, self.log_px_given_z, k=self.cfg.iwae_k).sum())
+                    n_nll += len(part)
+        return {"test/neg_elbo": neg_elbo / n_elbo, "test/nll": nll / max(n_nll, 1)}
+
