@@ -108,3 +108,22 @@ def test_a_trained_vaes_iwae_bound_rises_with_k_above_its_elbo(tmp_path):
     torch.manual_seed(0)
     bounds = [float(iwae_bound(x, vae.encode, vae.log_px_given_z, k=k).mean()) for k in (1, 10, 100)]
     assert bounds[0] < bounds[1] < bounds[2], bounds
+
+
+def test_sample_writes_a_grid_for_a_vae_and_refuses_a_run_that_cannot_sample(tmp_path, capsys):
+    from PIL import Image
+
+    from paradigms.engine import Trainer
+
+    from .test_cli import error_line, run_cli
+    from .test_engine import config
+
+    Trainer(config("vae", ["train.epochs=2", "iwae_k=10", "iwae_n=50"]), tmp_path / "vae", progress=False).fit()
+    assert all((tmp_path / "vae" / "figures" / f"{f}.png").is_file() for f in ("samples", "reconstructions",
+                                                                               "interpolation"))
+    code, out, err = run_cli(capsys, "sample", str(tmp_path / "vae"), "--n", "12", "--seed", "3")
+    assert code == 0, err
+    png = tmp_path / "vae" / "samples-seed3.png"
+    assert Image.open(png).size == (4 * 9 + 1, 3 * 9 + 1)  # 12 8x8 digits, 4 columns, 1-pixel lines
+    Trainer(config("autoencoder", ["train.epochs=1"]), tmp_path / "ae", progress=False).fit()
+    assert "cannot sample" in error_line(capsys, "sample", str(tmp_path / "ae"))

@@ -122,6 +122,28 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder")]) -> Non
     typer.echo(f"report: {report_run(run_dir)}")
 
 
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder of a generative recipe (vae, ...)")],
+    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="how many samples")] = 64,
+    seed: Annotated[int, typer.Option(help="random seed of the samples")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="the PNG to write (default RUN_DIR/samples-seedS.png)")] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Draw samples from a generative run and write them as a PNG grid."""
+    import torch
+
+    from .engine.report import save_grid
+    from .engine.trainer import load_trained
+
+    trained = load_trained(run_dir, device.value if device else None)
+    if not callable(getattr(trained, "sample", None)):
+        raise UserError(f"{run_dir} is a run of {trained.name}, which cannot sample: only generative recipes can "
+                        "(vae, ...)")
+    torch.manual_seed(seed)
+    path = save_grid(trained.sample(n), out or Path(run_dir) / f"samples-seed{seed}.png")
+    typer.echo(f"wrote {n} samples to {path}")
+
+
 def config(
     recipe: Annotated[str, typer.Argument(help="recipe name (see `paradigms list`)")],
     dataset: Annotated[Optional[str], typer.Option(help="the dataset (`paradigms datasets` lists them)")] = None,
@@ -168,6 +190,7 @@ def build_app() -> typer.Typer:
     app.command("run")(run)
     app.command("eval")(eval_)
     app.command("report")(report)
+    app.command("sample")(sample)
     app.command("config")(config)
     app.command("datasets")(datasets)
     for plugin in plugins():

@@ -15,6 +15,7 @@ checkpoints, resumption, reports. A recipe subclass provides:
   over the steps that reported it); every name starting with ``loss`` is checked for NaN/inf, and
   ``lr`` is the learning rate the step used;
 - ``evaluate()``: named metrics; ``figures()``: named matplotlib figures;
+- optionally ``sample(n)``: a generative recipe's n samples, images (N, C, H, W) in [0, 1] (``paradigms sample``);
 - optionally ``end_epoch(epoch)``: called after each epoch (after its evaluation); a message stops the
   run there, said in the log and the report (fast FGSM stops at catastrophic overfitting);
 - optionally ``encoder``: the key in ``modules`` of the network whose knowledge other recipes

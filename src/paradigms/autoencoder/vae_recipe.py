@@ -119,6 +119,34 @@ class VAE(Recipe):
         return {"loss": loss.detach(), "kl": gaussian_kl(mu, logvar).mean().detach(), "lr": lr}
 
     @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean image of codes z, pixels in [0, 1]."""
+        self.dec.eval()
+        return torch.sigmoid(self.dec(z).float())
+
+    def sample(self, n: int) -> torch.Tensor:
+        """n images from the prior: z ~ N(0, I), each decoded to its mean image."""
+        return self.decode(torch.randn(n, self.cfg.code, device=self.ctx.device))
+
+    def figures(self):
+        from ..engine.report import grid_figure
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            yield "samples", grid_figure(self.sample(64), "samples: z ~ N(0, I), the decoder's mean image")
+            x = next(iter(self.test_loader.epoch(0)))[0][:16]
+            self.enc.eval()
+            with torch.no_grad():
+                recon = self.decode(self.encode(self.observe(x))[0])
+            pairs = torch.stack([x, recon], 1).flatten(0, 1)                  # original, reconstruction, ...
+            yield "reconstructions", grid_figure(pairs, "test images (left) and reconstructions from mu (right)", 8)
+            with torch.no_grad():
+                mu = self.encode(x[:2])[0]
+                t = torch.linspace(0, 1, 10, device=mu.device).view(-1, 1)
+                line = self.decode((1 - t) * mu[0] + t * mu[1])               # a straight line between two codes
+            yield "interpolation", grid_figure(line, "a latent interpolation between two test images", 10)
+
+    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         self.enc.eval()
         self.dec.eval()

@@ -47,6 +47,45 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
+def image_grid(images, nrow: int | None = None, pad: int = 1):
+    """(N, C, H, W) pixels in [0, 1] -> one (rows*H, cols*W, C) uint8 array, a white line between images."""
+    import math
+
+    import numpy as np
+
+    x = images.detach().float().clamp(0, 1).cpu()
+    n, c, h, w = x.shape
+    cols = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        y0, x0 = pad + r * (h + pad), pad + q * (w + pad)
+        grid[y0:y0 + h, x0:x0 + w] = (x[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return grid
+
+
+def save_grid(images, path: Path, nrow: int | None = None) -> Path:
+    """A PNG grid of images in [0, 1] (grey or RGB)."""
+    from PIL import Image
+
+    grid = image_grid(images, nrow)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    return path
+
+
+def grid_figure(images, title: str, nrow: int | None = None):
+    """A matplotlib figure of an image grid, for a run's report."""
+    grid = image_grid(images, nrow)
+    fig, ax = plt.subplots(figsize=(min(10, 0.4 * grid.shape[1] / 10 + 2), min(10, 0.4 * grid.shape[0] / 10 + 2)))
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     final = {}
