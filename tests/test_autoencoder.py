@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -127,3 +128,34 @@ def test_sample_writes_a_grid_for_a_vae_and_refuses_a_run_that_cannot_sample(tmp
     assert Image.open(png).size == (4 * 9 + 1, 3 * 9 + 1)  # 12 8x8 digits, 4 columns, 1-pixel lines
     Trainer(config("autoencoder", ["train.epochs=1"]), tmp_path / "ae", progress=False).fit()
     assert "cannot sample" in error_line(capsys, "sample", str(tmp_path / "ae"))
+
+
+def test_auroc_matches_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from paradigms.autoencoder.anomaly import auroc
+
+    rng = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (300,), generator=rng).numpy()
+    scores = (torch.randint(0, 20, (300,), generator=rng) + 3 * torch.as_tensor(labels)).numpy()  # many ties
+    assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert auroc([0.1, 0.2, 0.9], [0, 0, 1]) == 1.0 and auroc([0.9, 0.2, 0.1], [0, 0, 1]) == 0.0
+
+
+def test_the_anomaly_command_on_a_one_class_autoencoder(tmp_path, capsys):
+    from paradigms.engine import Trainer
+
+    from .test_cli import error_line, run_cli
+    from .test_engine import config
+
+    Trainer(config("autoencoder", ["classes=[0]", "train.epochs=10"]), tmp_path / "zero", progress=False).fit()
+    code, out, err = run_cli(capsys, "anomaly", str(tmp_path / "zero"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "zero" / "anomaly.json").read_text())
+    assert result["normal"] == ["0"] and result["auroc"] > 0.9 and f"AUROC {result['auroc']:.4f}" in out
+    assert all((tmp_path / "zero" / "figures" / f"anomaly-{f}.png").is_file() for f in ("scores", "most", "least"))
+    assert "has no class '12'" in error_line(capsys, "anomaly", str(tmp_path / "zero"), "--normal", "12")
+    Trainer(config("autoencoder", ["train.epochs=1"]), tmp_path / "all", progress=False).fit()
+    assert "none is anomalous" in error_line(capsys, "anomaly", str(tmp_path / "all"))
+    Trainer(config("supervised", ["train.epochs=1"]), tmp_path / "clf", progress=False).fit()
+    assert "gives no anomaly score" in error_line(capsys, "anomaly", str(tmp_path / "clf"), "--normal", "0")

@@ -219,10 +219,10 @@ def test_the_certify_command_writes_a_table_resumes_and_draws_the_curve(noisy_ru
     lines = table.read_text().splitlines()
     assert lines[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "time"]
     assert [int(line.split("\t")[0]) for line in lines[1:]] == list(range(0, 360, 30))
-    summary = json.loads((noisy_run / "attack-certify-sigma0.5.json").read_text())
+    summary = json.loads((noisy_run / "certify-sigma0.5.json").read_text())
     assert summary["radii"][0] == 0 and 0.5 < summary["certified_acc"][0] <= 1
     assert all(a >= b for a, b in zip(summary["certified_acc"], summary["certified_acc"][1:]))
-    assert (noisy_run / "figures" / "attack-certify-sigma0.5-curve.png").is_file()
+    assert (noisy_run / "figures" / "certify-sigma0.5-curve.png").is_file()
 
     def rows(text):  # every column but the seconds
         return [line.rsplit("\t", 1)[0] for line in text.splitlines()]

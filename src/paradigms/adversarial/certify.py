@@ -160,7 +160,7 @@ def show(summary: dict, run_dir: Path) -> None:
     """Print the certified accuracies; the curve, ``certify-sigmaS.json`` and a note into the run's report."""
     import typer
 
-    from .plugin import save_results
+    from ..engine.report import save_results
 
     typer.echo(f"{summary['images']} images of {run_dir}, σ={summary['sigma']:g}, n={summary['n']:,}, "
                f"n0={summary['n0']}, α={summary['alpha']:g}: {summary['abstained']} abstained, "
@@ -170,4 +170,6 @@ def show(summary: dict, run_dir: Path) -> None:
     if summary["trained_sigma"] is not None and summary["trained_sigma"] != summary["sigma"]:
         typer.echo(f"note: the network trained with noise σ={summary['trained_sigma']:g}, certified at "
                    f"σ={summary['sigma']:g}")
-    save_results(Path(run_dir), f"certify-sigma{summary['sigma']:g}", summary, {"curve": curve_figure(summary)})
+    path, report = save_results(Path(run_dir), f"certify-sigma{summary['sigma']:g}", summary,
+                                {"curve": curve_figure(summary)})
+    typer.echo(f"results: {path}  (report: {report})")

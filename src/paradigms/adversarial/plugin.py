@@ -200,14 +200,10 @@ def figures(x, last, p_clean, rows, classes, what):
 
 def save_results(run_dir: Path, method: str, result: dict, figs: dict) -> None:
     """attack-METHOD.json, figures/attack-METHOD-*.png and a note, then the run's report again."""
-    from ..engine.report import save_figure, write_report
+    from ..engine.report import save_results as save
 
-    (run_dir / f"attack-{method}.json").write_text(json.dumps(result, indent=1))
-    for name, fig in figs.items():
-        save_figure(fig, run_dir / "figures" / f"attack-{method}-{name}.png")
-    (run_dir / "notes").mkdir(exist_ok=True)
-    (run_dir / "notes" / f"attack-{method}.txt").write_text(json.dumps(result, indent=1))
-    typer.echo(f"results: {run_dir / f'attack-{method}.json'}  (report: {write_report(run_dir)})")
+    path, report = save(run_dir, f"attack-{method}", result, figs)
+    typer.echo(f"results: {path}  (report: {report})")
 
 
 def fit_to(img, shape):

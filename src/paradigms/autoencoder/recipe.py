@@ -125,6 +125,13 @@ class Autoencoder(Recipe):
         return {"loss": loss.detach(), "lr": lr}
 
     @torch.no_grad()
+    def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image's reconstruction error (``paradigms anomaly``)."""
+        self.enc.eval()
+        self.dec.eval()
+        return reconstruction_error(self.reconstruct(x).float(), x)
+
+    @torch.no_grad()
     def test_error(self) -> float:
         """Mean squared error per pixel over the test set (the clean input)."""
         self.enc.eval()

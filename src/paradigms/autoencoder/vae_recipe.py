@@ -124,6 +124,13 @@ class VAE(Recipe):
         self.dec.eval()
         return torch.sigmoid(self.dec(z).float())
 
+    @torch.no_grad()
+    def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image's negative ELBO at z = mu (``paradigms anomaly``): pixels in [0, 1], not binarised."""
+        self.enc.eval()
+        mu, logvar = self.encode(x)
+        return -elbo(self.log_px_given_z(x, mu), mu, logvar)
+
     def sample(self, n: int) -> torch.Tensor:
         """n images from the prior: z ~ N(0, I), each decoded to its mean image."""
         return self.decode(torch.randn(n, self.cfg.code, device=self.ctx.device))

@@ -22,8 +22,9 @@ class ImageRecipeConfig(RecipeConfig):
     val_size: int | None = Field(None, ge=1, description="hold out N training images (the N after the first "
                                  "train_size, else the last N) and evaluate on them instead of the test set: "
                                  "choose settings without reading the test set (metrics val/acc, val/loss)")
-    classes: list[int] | None = Field(None, min_length=2, description="train and test on these classes only, "
-                                      "relabelled 0..k-1 in this order (e.g. [0, 1, 2, 3, 4])")
+    classes: list[int] | None = Field(None, min_length=1, description="train and test on these classes only, "
+                                      "relabelled 0..k-1 in this order (e.g. [0, 1, 2, 3, 4]; one class: the "
+                                      "normal data of anomaly detection)")
     labels_per_class: int | None = Field(None, ge=1, description="keep N training images per class, drawn "
                                          "with the seed (few-label learning)")
     memory_mb: int = Field(4096, ge=0, description="an image folder larger than this streams from disk")

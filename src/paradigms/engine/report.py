@@ -86,6 +86,19 @@ def grid_figure(images, title: str, nrow: int | None = None):
     return fig
 
 
+def save_results(run_dir: Path, name: str, result: dict, figs: dict) -> tuple[Path, Path]:
+    """What a command found about a run: NAME.json, figures/NAME-*.png and notes/NAME.txt in the run folder,
+    then its report.html again. Returns (the JSON's path, the report's)."""
+    run_dir = Path(run_dir)
+    path = run_dir / f"{name}.json"
+    path.write_text(json.dumps(result, indent=1))
+    for key, fig in figs.items():
+        save_figure(fig, run_dir / "figures" / f"{name}-{key}.png")
+    (run_dir / "notes").mkdir(exist_ok=True)
+    (run_dir / "notes" / f"{name}.txt").write_text(json.dumps(result, indent=1))
+    return path, write_report(run_dir)
+
+
 def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     final = {}

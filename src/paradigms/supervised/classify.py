@@ -80,6 +80,8 @@ class Supervised(Recipe):
         super().__init__(cfg, ctx)
         self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
         x, y, test_x, test_y, self.classes = select(data, cfg)
+        if len(self.classes) < 2:
+            raise UserError(f"classes={cfg.classes}: a classifier needs at least two classes")
         adv = cfg.adversarial
         self.guard, self.best_weights, self.check_batch = None, None, None
         if adv.method == "fast-fgsm":  # a held-out training batch watched for catastrophic overfitting

@@ -1,0 +1,97 @@
+"""Anomaly detection with a model of the normal data: what it reconstructs badly is anomalous.
+
+    paradigms run autoencoder --dataset mnist --set 'classes=[0]'     # learn one class: the normal one
+    paradigms anomaly RUN_DIR                                        # score every test image, AUROC
+
+Each test image gets the run's ``anomaly_score`` (an autoencoder: its reconstruction error; a VAE: its
+negative ELBO); images of classes outside the normal ones are the anomalies. AUROC, the probability that
+a random anomaly scores above a random normal image, is the Mann-Whitney statistic
+
+    AUROC = ( sum of the anomalies' ranks - m (m + 1) / 2 ) / (m n)     (m anomalies, n normal; ties: mean rank)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from ..errors import UserError
+
+
+def auroc(scores, is_anomaly) -> float:
+    """The area under the ROC curve of ``scores`` (higher: more anomalous) for the 0/1 labels ``is_anomaly``."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(is_anomaly, dtype=bool)
+    m, n = int(positive.sum()), int((~positive).sum())
+    if m == 0 or n == 0:
+        raise ValueError("AUROC needs both anomalies and normal images")
+    ranks = rankdata(scores)  # ties get their mean rank
+    return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
+
+
+def normal_classes(text: str | None, trained: list[int] | None, names: list[str], dataset: str) -> list[int]:
+    """The normal classes: ``--normal`` (names or indices), else the classes the run trained on."""
+    if text is None:
+        if not trained:
+            raise UserError(f"the run trained on every class of {dataset}, so none is anomalous: train on the normal "
+                            f"ones (--set 'classes=[0]') or say which are normal with --normal 0,1")
+        return list(trained)
+    out = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        if part in names:
+            out.append(names.index(part))
+        elif part.isdigit() and int(part) < len(names):
+            out.append(int(part))
+        else:
+            raise UserError(f"--normal {text!r}: {dataset} has no class {part!r} (classes 0..{len(names) - 1}: "
+                            f"{', '.join(names)})")
+    if len(set(out)) == len(names):
+        raise UserError(f"--normal {text!r} names every class of {dataset}: nothing would be anomalous")
+    return out
+
+
+def anomaly_run(run_dir: Path, normal: str | None = None, device: str | None = None) -> dict:
+    """Score the run's dataset's whole test set; the AUROC and the figures' data."""
+    from ..data import load_images, unit
+    from ..engine.trainer import load_trained
+
+    recipe = load_trained(run_dir, device)
+    if not callable(getattr(recipe, "anomaly_score", None)):
+        raise UserError(f"{run_dir} is a run of {recipe.name}, which gives no anomaly score (autoencoder, vae do)")
+    cfg = recipe.cfg
+    data = load_images(cfg.dataset, cfg.data_dir)
+    if data.test_x is None:
+        raise UserError(f"dataset {cfg.dataset!r} has no test set in memory to score")
+    names = list(data.classes)
+    ok = normal_classes(normal, getattr(cfg, "classes", None), names, cfg.dataset)
+    x, y = data.test_x, data.test_y
+    scores = torch.cat([recipe.anomaly_score(unit(x[i:i + 1000].to(recipe.ctx.device))).float().cpu()
+                        for i in range(0, len(x), 1000)])
+    is_anomaly = ~torch.isin(y, torch.tensor(ok))
+    return {"auroc": auroc(scores.numpy(), is_anomaly.numpy()), "normal": [names[c] for c in ok],
+            "n": len(y), "anomalies": int(is_anomaly.sum()), "scores": scores, "is_anomaly": is_anomaly, "x": x,
+            "y": y, "names": names}
+
+
+def figures(r: dict) -> dict:
+    import matplotlib.pyplot as plt
+
+    from ..data import unit
+    from ..engine.report import grid_figure
+
+    s, a = r["scores"].numpy(), r["is_anomaly"].numpy()
+    fig, ax = plt.subplots(figsize=(5.4, 3.2))
+    bins = np.linspace(s.min(), np.quantile(s, 0.995), 60)
+    ax.hist(s[~a], bins=bins, alpha=0.6, density=True, label=f"normal ({', '.join(r['normal'])})")
+    ax.hist(s[a], bins=bins, alpha=0.6, density=True, label="anomalies (other classes)")
+    ax.set_xlabel("anomaly score")
+    ax.set_ylabel("density")
+    ax.set_title(f"AUROC {r['auroc']:.3f} on {r['n']:,} test images", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    order = np.argsort(s)
+    most, least = unit(r["x"][torch.as_tensor(order[::-1][:16].copy())]), unit(r["x"][torch.as_tensor(order[:16].copy())])
+    return {"scores": fig, "most": grid_figure(most, "the 16 most anomalous test images", 8),
+            "least": grid_figure(least, "the 16 least anomalous test images", 8)}
