@@ -67,6 +67,7 @@ def test_an_autoencoder_on_digits_reconstructs_better_than_pca_and_its_encoder_t
 
     final = Trainer(config("autoencoder", ["train.epochs=15"]), tmp_path / "ae", progress=False).fit()
     assert final["test/mse"] < final["test/pca_mse"] < 0.05, final
+    assert all((tmp_path / "ae" / "figures" / f"{f}.png").is_file() for f in ("reconstructions", "codes"))
     enc = paradigms.load(tmp_path / "ae")
     assert enc(torch.rand(3, 1, 8, 8)).shape == (3, 8)  # the code
     probe = Trainer(config("finetune", ["transfer.strategy=linear-probe", "train.epochs=5"], source=str(tmp_path / "ae")),
@@ -122,6 +123,8 @@ def test_sample_writes_a_grid_for_a_vae_and_refuses_a_run_that_cannot_sample(tmp
     Trainer(config("vae", ["train.epochs=2", "iwae_k=10", "iwae_n=50"]), tmp_path / "vae", progress=False).fit()
     assert all((tmp_path / "vae" / "figures" / f"{f}.png").is_file() for f in ("samples", "reconstructions",
                                                                                "interpolation"))
+    assert "drawn for a 2-D code only" in (tmp_path / "vae" / "notes" / "manifold.txt").read_text()  # said, not drawn
+    assert not (tmp_path / "vae" / "figures" / "manifold.png").exists()
     code, out, err = run_cli(capsys, "sample", str(tmp_path / "vae"), "--n", "12", "--seed", "3")
     assert code == 0, err
     png = tmp_path / "vae" / "samples-seed3.png"

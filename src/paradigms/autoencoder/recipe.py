@@ -154,9 +154,53 @@ class Autoencoder(Recipe):
             self._pca = float(((recon - test) ** 2).mean())
         return self._pca
 
+    def figures(self):
+        from ..engine.report import grid_figure
+
+        x, y = next(iter(self.test_loader.epoch(0)))
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            self.enc.eval()
+            self.dec.eval()
+            shown = x[:16]
+            noisy = self.corrupt(shown)                                      # shown itself unless denoising
+            recon = self.reconstruct(noisy)
+        rows = [shown, recon] if not self.cfg.denoise else [shown, noisy.clamp(0, 1), recon]
+        what = "test images, reconstructions" if not self.cfg.denoise else "test images, noisy inputs, reconstructions"
+        yield "reconstructions", grid_figure(torch.stack(rows, 1).flatten(0, 1), what, len(rows) * 4)
+        yield "codes", code_scatter(self.codes(x), y, self.classes)
+
+    @torch.no_grad()
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        self.enc.eval()
+        return torch.cat([self.enc(x[i:i + 1024]).float() for i in range(0, len(x), 1024)])
+
     def evaluate(self) -> dict[str, float]:
         out = {"test/mse": self.test_error()}
         pca = self.pca_error()
         if pca is not None:
             out["test/pca_mse"] = pca
         return out
+
+
+def code_scatter(codes: torch.Tensor, labels: torch.Tensor, classes: list[str]):
+    """The codes of test images coloured by class: the code itself when it is 2-D, else its first two
+    principal components (said in the title)."""
+    import matplotlib.pyplot as plt
+
+    c = codes.cpu().numpy()
+    if c.shape[1] == 2:
+        xy, title = c, "the 2-D code of test images"
+    else:
+        from sklearn.decomposition import PCA
+
+        xy = PCA(n_components=2).fit_transform(c)
+        title = f"the {c.shape[1]}-D code of test images, its first two principal components"
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    lab = labels.cpu().numpy()
+    for k, name in enumerate(classes):
+        ax.scatter(xy[lab == k, 0], xy[lab == k, 1], s=4, alpha=0.6, label=name)
+    ax.legend(fontsize=7, markerscale=3, ncol=2)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

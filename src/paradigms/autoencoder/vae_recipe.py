@@ -13,6 +13,7 @@ Evaluation: the test negative ELBO and the test negative log-likelihood by the I
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -152,6 +153,18 @@ class VAE(Recipe):
                 t = torch.linspace(0, 1, 10, device=mu.device).view(-1, 1)
                 line = self.decode((1 - t) * mu[0] + t * mu[1])               # a straight line between two codes
             yield "interpolation", grid_figure(line, "a latent interpolation between two test images", 10)
+            if self.cfg.code == 2:  # the learned manifold: decoded codes on a grid of the prior's quantiles
+                from scipy.stats import norm
+
+                q = torch.tensor(norm.ppf(torch.linspace(0.05, 0.95, 15).numpy()), dtype=torch.float32)
+                grid = torch.stack(torch.meshgrid(q, q, indexing="ij"), -1).flatten(0, 1).to(self.ctx.device)
+                yield "manifold", grid_figure(self.decode(grid), "the 2-D latent manifold (a grid of prior quantiles)",
+                                              15)
+            elif getattr(self.ctx, "run_dir", None) is not None:
+                note = Path(self.ctx.run_dir) / "notes" / "manifold.txt"
+                note.parent.mkdir(parents=True, exist_ok=True)
+                note.write_text(f"The 2-D latent manifold is drawn for a 2-D code only; this run's code has "
+                                f"{self.cfg.code} dimensions (train with --set code=2 to see it).\n")
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
