@@ -67,6 +67,8 @@ def test_an_autoencoder_on_digits_reconstructs_better_than_pca_and_its_encoder_t
 
     final = Trainer(config("autoencoder", ["train.epochs=15"]), tmp_path / "ae", progress=False).fit()
     assert final["test/mse"] < final["test/pca_mse"] < 0.05, final
+    # feature learning at the end of training: linear probes on the code, raw pixels and PCA codes
+    assert final["test/probe_code"] > 0.7 and final["test/probe_pixels"] > 0.9 and final["test/probe_pca"] > 0.7
     assert all((tmp_path / "ae" / "figures" / f"{f}.png").is_file() for f in ("reconstructions", "codes"))
     enc = paradigms.load(tmp_path / "ae")
     assert enc(torch.rand(3, 1, 8, 8)).shape == (3, 8)  # the code

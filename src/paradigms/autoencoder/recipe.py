@@ -39,7 +39,20 @@ class AutoencoderConfig(ImageRecipeConfig):
                                                     "images whose sides divide by 4, else mlp (hidden reversed)")
     denoise: float = Field(0.0, ge=0, le=10, description="denoising: sigma of the Gaussian noise added to the input "
                            "(the loss compares with the clean image); 0 = a plain autoencoder")
+    probe_n: int = Field(5000, ge=0, description="feature learning: a linear probe (logistic regression) on the codes of "
+                         "this many training images, against one on raw pixels and on PCA codes, at the end of "
+                         "training; 0 = none")
     optim: OptimConfig = OptimConfig(name="adam", lr=2e-3, weight_decay=0.0)
+
+
+def linear_probe(train_f, train_y, test_f, test_y) -> float:
+    """Test accuracy of a logistic regression on standardised features (scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(clf.fit(train_f, train_y).score(test_f, test_y))
 
 
 def reconstruction_error(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -83,9 +96,10 @@ class Autoencoder(Recipe):
         self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
         self.test_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
                                        stream=data.test_stream, **common)
-        self.train_x, self.test_x = x, test_x
+        self.train_x, self.train_y, self.test_x, self.test_y = x, y, test_x, test_y
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
-        self._pca = None
+        self._pca, self._baselines = None, None
+        self.trained_to: int | None = None  # the last training step run by this process (None: evaluating a run)
 
     def network_card(self) -> dict:
         stats = self.enc.standardize
@@ -114,6 +128,7 @@ class Autoencoder(Recipe):
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         x, _ = batch                                                          # labels unused
+        self.trained_to = step + 1
         opt = self.optimizers["opt"]
         lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, self.cfg.optim))
         self.train_enc.train()
@@ -175,11 +190,33 @@ class Autoencoder(Recipe):
         self.enc.eval()
         return torch.cat([self.enc(x[i:i + 1024]).float() for i in range(0, len(x), 1024)])
 
+    def probes(self) -> dict[str, float]:
+        """Linear-probe test accuracy on the codes, on raw pixels and on PCA codes of the same size."""
+        n = self.cfg.probe_n
+        if not n or self.train_x is None or self.test_x is None or len(set(self.train_y[:n].tolist())) < 2:
+            return {}
+        from sklearn.decomposition import PCA
+
+        tr_x, tr_y, te_y = self.train_x[:n], self.train_y[:n].numpy(), self.test_y.numpy()
+        pixels = tr_x.float().div(255).flatten(1).numpy(), self.test_x.float().div(255).flatten(1).numpy()
+        if self._baselines is None:  # the same at every evaluation
+            pca = PCA(n_components=min(self.cfg.code, *pixels[0].shape), random_state=self.cfg.seed).fit(pixels[0])
+            self._baselines = {"test/probe_pixels": linear_probe(pixels[0], tr_y, pixels[1], te_y),
+                               "test/probe_pca": linear_probe(pca.transform(pixels[0]), tr_y, pca.transform(pixels[1]),
+                                                              te_y)}
+        dev = self.ctx.device
+        code_tr = self.codes(tr_x.to(dev).float().div(255)).cpu().numpy()
+        code_te = self.codes(self.test_x.to(dev).float().div(255)).cpu().numpy()
+        return {"test/probe_code": linear_probe(code_tr, tr_y, code_te, te_y), **self._baselines}
+
     def evaluate(self) -> dict[str, float]:
         out = {"test/mse": self.test_error()}
         pca = self.pca_error()
         if pca is not None:
             out["test/pca_mse"] = pca
+        # the probes fit logistic regressions: at the end of training (and `paradigms eval`), not every epoch
+        if self.trained_to is None or self.trained_to >= self.total_steps:
+            out.update(self.probes())
         return out
 
 
