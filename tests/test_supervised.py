@@ -67,7 +67,6 @@ def test_val_size_holds_out_training_images_and_never_reads_the_test_set(tmp_pat
     from paradigms.data import load_images
     from paradigms.errors import UserError
     from paradigms.data import subset
-    from paradigms.supervised import classify
 
     data = load_images("digits")
     x, y, vx, vy, _ = subset.select(data, config("supervised", ["train_size=500", "val_size=200"]))
@@ -78,7 +77,10 @@ def test_val_size_holds_out_training_images_and_never_reads_the_test_set(tmp_pat
     with pytest.raises(UserError, match=r"val_size=2000 with train_size=500 needs 2,500 training images"):
         subset.select(data, config("supervised", ["train_size=500", "val_size=2000"]))
     # with the test set taken away, a run with val_size still trains, and reports validation metrics only
-    monkeypatch.setattr(classify, "load_images", lambda *a, **k: dataclasses.replace(data, test_x=None, test_y=None))
+    import paradigms.data
+
+    # every image recipe loads its dataset through paradigms.data.load_images (recipes.ImageRecipe)
+    monkeypatch.setattr(paradigms.data, "load_images", lambda *a, **k: dataclasses.replace(data, test_x=None, test_y=None))
     final = Trainer(config("supervised", ["train.epochs=2", "train_size=500", "val_size=300", "model.width=1"]),
                     tmp_path / "val", progress=False).fit()
     assert 0.3 < final["val/acc"] <= 1 and final["val/loss"] > 0 and "test/acc" not in final

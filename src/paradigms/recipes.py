@@ -137,3 +137,45 @@ class Recipe:
 
     def load_extra_state(self, state: dict) -> None:
         pass
+
+
+class ImageRecipe(Recipe):
+    """A recipe that learns from an image dataset (its config an ``ImageRecipeConfig``): the dataset is loaded
+    and selected once here, and its batches (pixels in [0, 1]) come from ``train_loader``.
+
+    In ``__init__``: ``x, y, test_x, test_y = self.load_images()``, change the training selection if need be
+    (fast FGSM holds a batch out), then ``self.make_loaders(x, y, test_x, test_y)``.
+    """
+
+    def load_images(self):
+        """Load ``cfg.dataset`` and apply the run's selection: sets ``data``, ``classes``, ``in_shape``; returns
+        the training and evaluation images and labels (uint8 tensors; None for a dataset streamed from disk)."""
+        from .data import load_images
+        from .data.subset import select
+
+        cfg = self.cfg
+        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
+        x, y, test_x, test_y, self.classes = select(data, cfg)
+        self.in_shape = (data.channels, *data.size)
+        return x, y, test_x, test_y
+
+    def make_loaders(self, x, y, test_x, test_y, test_batch_size: int = 1024) -> None:
+        """``train_loader`` (shuffled, sharded by rank), ``test_loader`` (in order) and ``total_steps``."""
+        from .data import ImageLoader
+
+        cfg, ctx, data = self.cfg, self.ctx, self.data
+        self.loader_args = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world,
+                                workers=cfg.train.workers)
+        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream,
+                                        **self.loader_args)
+        self.test_loader = ImageLoader(test_x, test_y, batch_size=test_batch_size, shuffle=False, drop_last=False,
+                                       stream=data.test_stream, **self.loader_args)
+        self.train_x, self.train_y, self.test_x, self.test_y = x, y, test_x, test_y
+        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
+    def batches(self, epoch: int, start: int = 0):
+        return self.train_loader.epoch(epoch, start)

@@ -135,6 +135,11 @@ def chunk_size(model: nn.Module, x: torch.Tensor) -> int:
     return max(1, min(len(x), 2 ** int(math.log2(fits)) if fits >= 1 else 1))
 
 
+def default_step_size(eps: float, steps: int) -> float:
+    """PGD's usual step when none is given: 2.5 eps / steps, so the steps can cross the ball and back (Madry et al.)."""
+    return 2.5 * eps / steps
+
+
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_size: float, steps: int,
         norm: str = "linf", random_start: bool = True, restarts: int = 1, targeted: bool = False) -> torch.Tensor:
     """Projected gradient descent in the ``norm`` ball of radius ``eps``; ``restarts`` random starts, the

@@ -171,13 +171,13 @@ def attack_fn(net, method: Method, eps: float, norm: str, steps: int, step_size,
     """``fn(x, y) -> adversarial x`` for one epsilon (targeted when ``tgt`` is a class)."""
     import torch
 
-    from .attacks import fgsm, pgd
+    from .attacks import default_step_size, fgsm, pgd
 
     def fn(x, y):
         goal = torch.full_like(y, tgt) if tgt is not None else y
         if method == Method.fgsm:
             return fgsm(net, x, goal, eps, targeted=tgt is not None)
-        a = step_size if step_size is not None else (2.5 * eps / steps if eps > 0 else 1.0)
+        a = step_size if step_size is not None else (default_step_size(eps, steps) if eps > 0 else 1.0)
         return pgd(net, x, goal, eps, a, steps, norm=norm, restarts=restarts, targeted=tgt is not None)
 
     return fn

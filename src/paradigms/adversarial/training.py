@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from ..config import Section
-from .attacks import evaluating, fgsm, pgd
+from .attacks import default_step_size, evaluating, fgsm, pgd
 
 METHODS = ("none", "fgsm-mix", "pgd", "fast-fgsm")
 
@@ -60,7 +60,7 @@ class AdversarialConfig(Section):
     def attack_step(self) -> float:
         if self.step_size is not None:
             return self.step_size
-        return 1.25 * self.eps if self.method == "fast-fgsm" else 2.5 * self.eps / self.steps
+        return 1.25 * self.eps if self.method == "fast-fgsm" else default_step_size(self.eps, self.steps)
 
 
 def adversarial_examples(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AdversarialConfig) -> torch.Tensor:
@@ -101,7 +101,7 @@ def robust_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     with evaluating(net):
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-            adv = pgd(net, xb, yb, eps, 2.5 * eps / steps, steps)
+            adv = pgd(net, xb, yb, eps, default_step_size(eps, steps), steps)
             with torch.no_grad():
                 right += int((net(adv).argmax(1) == yb).sum())
     return right / len(x)

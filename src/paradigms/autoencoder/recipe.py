@@ -21,11 +21,10 @@ import torch
 from pydantic import Field
 
 from .. import optim
-from ..data import ImageLoader, load_images
-from ..data.subset import ImageRecipeConfig, select
+from ..data.subset import ImageRecipeConfig
 from ..nets import NetConfig, build_net, card, is_convolutional
 from ..optim import OptimConfig
-from ..recipes import Recipe, register
+from ..recipes import ImageRecipe, register
 from .models import Decoder
 
 
@@ -61,7 +60,7 @@ def reconstruction_error(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 @register
-class Autoencoder(Recipe):
+class Autoencoder(ImageRecipe):
     name = "autoencoder"
     family = "autoencoder"
     measures = "test reconstruction error per pixel against PCA at the same code size"
@@ -79,9 +78,8 @@ class Autoencoder(Recipe):
 
     def __init__(self, cfg: AutoencoderConfig, ctx):
         super().__init__(cfg, ctx)
-        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
-        x, y, test_x, test_y, self.classes = select(data, cfg)
-        self.in_shape = (data.channels, *data.size)
+        x, y, test_x, test_y = self.load_images()
+        data = self.data
         self.enc = build_net(cfg.model, self.in_shape, cfg.code, data.mean, data.std).to(ctx.device)
         c, h, w = self.in_shape
         kind = cfg.decoder
@@ -92,12 +90,7 @@ class Autoencoder(Recipe):
         self.train_enc, self.train_dec = ctx.distribute(self.enc), ctx.distribute(self.dec)
         params = [*self.enc.parameters(), *self.dec.parameters()]
         self.optimizers = {"opt": optim.build_optimizer([{"params": params}], cfg.optim)}
-        common = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world, workers=cfg.train.workers)
-        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
-        self.test_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
-                                       stream=data.test_stream, **common)
-        self.train_x, self.train_y, self.test_x, self.test_y = x, y, test_x, test_y
-        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        self.make_loaders(x, y, test_x, test_y)
         self._pca, self._baselines = None, None
         self.trained_to: int | None = None  # the last training step run by this process (None: evaluating a run)
 
@@ -110,13 +103,6 @@ class Autoencoder(Recipe):
     @classmethod
     def build_network(cls, card: dict):
         return build_net(NetConfig(**card["net"]), tuple(card["input_shape"]), card["code"], card["mean"], card["std"])
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_loader)
-
-    def batches(self, epoch: int, start: int = 0):
-        return self.train_loader.epoch(epoch, start)
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's input: x, or x + N(0, denoise^2) drawn afresh (denoising)."""

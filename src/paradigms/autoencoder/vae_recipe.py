@@ -21,11 +21,10 @@ from pydantic import Field
 from torch import nn
 
 from .. import optim
-from ..data import ImageLoader, load_images
-from ..data.subset import ImageRecipeConfig, select
+from ..data.subset import ImageRecipeConfig
 from ..nets import NetConfig, build_net, card
 from ..optim import OptimConfig
-from ..recipes import Recipe, register
+from ..recipes import ImageRecipe, register
 from .models import Decoder
 from .vae import bernoulli_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterise
 
@@ -44,7 +43,7 @@ class VAEConfig(ImageRecipeConfig):
 
 
 @register
-class VAE(Recipe):
+class VAE(ImageRecipe):
     name = "vae"
     family = "autoencoder"
     measures = "test negative log-likelihood in nats (IWAE bound, k samples)"
@@ -62,9 +61,8 @@ class VAE(Recipe):
 
     def __init__(self, cfg: VAEConfig, ctx):
         super().__init__(cfg, ctx)
-        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
-        x, y, test_x, test_y, self.classes = select(data, cfg)
-        self.in_shape = (data.channels, *data.size)
+        x, y, test_x, test_y = self.load_images()
+        data = self.data
         lik = cfg.likelihood
         self.likelihood = ("bernoulli" if data.channels == 1 else "gaussian") if lik == "auto" else lik
         self.enc = build_net(cfg.model, self.in_shape, 2 * cfg.code, data.mean, data.std).to(ctx.device)
@@ -76,18 +74,9 @@ class VAE(Recipe):
         self.train_enc, self.train_dec = ctx.distribute(self.enc), ctx.distribute(self.dec)
         params = [p for m in self.modules.values() for p in m.parameters()]
         self.optimizers = {"opt": optim.build_optimizer([{"params": params}], cfg.optim)}
-        common = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world, workers=cfg.train.workers)
-        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
-        test_x, test_y = (test_x, test_y) if test_x is not None else (x, y)
-        self.test_loader = ImageLoader(test_x, test_y, batch_size=500, shuffle=False, drop_last=False, **common)
-        self.total_steps = cfg.train.epochs * self.steps_per_epoch
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_loader)
-
-    def batches(self, epoch: int, start: int = 0):
-        return self.train_loader.epoch(epoch, start)
+        test_x, test_y = (test_x, test_y) if test_x is not None else (x, y)  # no test split: the training images
+        # batches of 500: the IWAE bound decodes k samples of each image at once (chunks of 500)
+        self.make_loaders(x, y, test_x, test_y, test_batch_size=500)
 
     # -- the model's pieces -------------------------------------------------------------------------
     def observe(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,15 +22,16 @@ import copy
 from .. import augment
 from .. import optim
 from ..adversarial import evaluating, pgd
+from ..adversarial.attacks import default_step_size
 from ..adversarial import training as adversarial_training
 from ..errors import UserError
 from ..augment import figures as augment_figures
-from ..data import ImageLoader, load_images, unit
-from ..data.subset import ImageRecipeConfig, select
+from ..data import ImageLoader, unit
+from ..data.subset import ImageRecipeConfig
 from ..evaluate import confusion_figure, evaluate_classifier, mistakes_figure, predict
 from ..nets import NetConfig, build_net, card, is_convolutional
 from ..optim import OptimConfig
-from ..recipes import Recipe, register
+from ..recipes import ImageRecipe, register
 
 
 class SupervisedConfig(ImageRecipeConfig):
@@ -50,7 +51,7 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: f
 
 
 @register
-class Supervised(Recipe):
+class Supervised(ImageRecipe):
     name = "supervised"
     family = "supervised"
     measures = "test accuracy of a classifier (MLP, LeNet-5, ResNet)"
@@ -78,8 +79,8 @@ class Supervised(Recipe):
 
     def __init__(self, cfg: SupervisedConfig, ctx):
         super().__init__(cfg, ctx)
-        self.data = data = load_images(cfg.dataset, cfg.data_dir, max_memory_mb=cfg.memory_mb)
-        x, y, test_x, test_y, self.classes = select(data, cfg)
+        x, y, test_x, test_y = self.load_images()
+        data = self.data
         if len(self.classes) < 2:
             raise UserError(f"classes={cfg.classes}: a classifier needs at least two classes")
         adv = cfg.adversarial
@@ -91,7 +92,6 @@ class Supervised(Recipe):
             x, y, self.check_batch = x[:-adv.check_n], y[:-adv.check_n], (x[-adv.check_n:], y[-adv.check_n:])
             self.guard = adversarial_training.CollapseGuard(adv.stop_drop)
         self.num_classes = len(self.classes)
-        self.in_shape = (data.channels, *data.size)
         self.net = self.make_net(self.in_shape, self.num_classes).to(ctx.device)  # pixels in [0, 1] in
         if is_convolutional(self.net) and ctx.device.type == "cpu":
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -102,15 +102,10 @@ class Supervised(Recipe):
         if adv.on and self.augment.mixes:
             raise UserError(f"adversarial.method={adv.method} attacks each image's own label, but augment mixes "
                             f"labels ({'/'.join(m.name for m in self.augment.mixes)}): drop the mix from augment")
-        common = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world=ctx.world, workers=cfg.train.workers)
-        self.train_loader = ImageLoader(x, y, batch_size=cfg.train.batch_size, stream=data.train_stream, **common)
-        self.test_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
-                                       stream=data.test_stream, **common)
+        self.make_loaders(x, y, test_x, test_y)
         # figures are drawn by rank 0 alone, over the whole test set
         self.figure_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
-                                         stream=data.test_stream, **{**common, "world": 1, "rank": 0})
-        self.test_x, self.test_y = test_x, test_y
-        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+                                         stream=data.test_stream, **{**self.loader_args, "world": 1, "rank": 0})
 
     # hooks for recipes built on this one (fine-tuning builds its net from the source and freezes part of it)
     def make_net(self, in_shape: tuple[int, int, int], num_classes: int) -> torch.nn.Module:
@@ -123,13 +118,6 @@ class Supervised(Recipe):
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.net.parameters())}]
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_loader)
-
-    def batches(self, epoch: int, start: int = 0):
-        return self.train_loader.epoch(epoch, start)
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         x, y = batch  # pixels in [0, 1]
@@ -161,8 +149,7 @@ class Supervised(Recipe):
         out = {f"{split}/acc": m["acc"], f"{split}/loss": m["loss"]}
         adv = self.cfg.adversarial
         if adv.on and adv.eval_n and self.test_x is not None:  # robust accuracy on the first eval_n images
-            x, y = next(iter(ImageLoader(self.test_x[:adv.eval_n], self.test_y[:adv.eval_n], batch_size=adv.eval_n,
-                                         device=self.ctx.device, shuffle=False, drop_last=False).epoch(0)))
+            x, y = unit(self.test_x[:adv.eval_n].to(self.ctx.device)), self.test_y[:adv.eval_n].to(self.ctx.device)
             with torch.random.fork_rng(devices=[]):  # the random starts leave the training stream alone
                 torch.manual_seed(self.cfg.seed)
                 out[f"{split}/pgd_acc"] = adversarial_training.robust_accuracy(self.net, x, y, adv.eps, adv.eval_steps)
@@ -216,11 +203,10 @@ class Supervised(Recipe):
         from ..adversarial.figures import panel_figure
 
         adv = self.cfg.adversarial
-        x, y = next(iter(ImageLoader(self.test_x[:6], self.test_y[:6], batch_size=6, device=self.ctx.device,
-                                     shuffle=False, drop_last=False).epoch(0)))
+        x, y = unit(self.test_x[:6].to(self.ctx.device)), self.test_y[:6].to(self.ctx.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
-            x_adv = pgd(self.net, x, y, adv.eps, 2.5 * adv.eps / adv.eval_steps, adv.eval_steps)
+            x_adv = pgd(self.net, x, y, adv.eps, default_step_size(adv.eps, adv.eval_steps), adv.eval_steps)
         with evaluating(self.net), torch.no_grad():
             p_clean, p_adv = self.net(x).float().softmax(1), self.net(x_adv).float().softmax(1)
         return panel_figure(x, x_adv, p_clean, p_adv, self.classes,
