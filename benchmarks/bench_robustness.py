@@ -11,8 +11,9 @@
 4. Speed of certification against a straightforward implementation and IBM ART (smoothing_speed.py).
 
 Networks are trained once and kept in ``--work``; certifications resume from their tables there; each
-section's printed lines are kept too (``sections.json``), so ``--sections 2`` run later completes the
-BENCHMARKS.md section without redoing the others.
+section's printed lines are kept too (``sections.json``; on a fresh checkout, the sections BENCHMARKS.md
+already holds), so ``--sections 2`` run later completes the BENCHMARKS.md section without redoing or
+erasing the others.
 
 Usage: python benchmarks/bench_robustness.py --data-dir ../shared/datasets [--sections 1,2,3,4] [--skip 20]
 """
@@ -37,7 +38,7 @@ from paradigms.adversarial.plugin import batched, probabilities  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from runs import Runs  # noqa: E402
-from sections import write_section  # noqa: E402
+from sections import kept_sections, write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- bench:robustness:begin -->", "<!-- bench:robustness:end -->"
@@ -175,7 +176,7 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=20, help="certify every skip-th MNIST test image (20: 500 images)")
     ap.add_argument("--n", type=int, default=100_000, help="noisy samples per certificate")
     ap.add_argument("--sigmas", default="0.25,0.5,1.0")
-    ap.add_argument("--noise-epochs", type=int, default=4, help="section 3: epochs of Gaussian-noise training")
+    ap.add_argument("--noise-epochs", type=int, default=20, help="section 3: epochs of Gaussian-noise training")
     ap.add_argument("--cifar-skip", type=int, default=20, help="section 3b: every skip-th CIFAR-10 test image")
     ap.add_argument("--cifar-n", type=int, default=100_000, help="section 3b: noisy samples per certificate")
     ap.add_argument("--n-pgd40", type=int, default=2000)
@@ -208,12 +209,12 @@ def main() -> None:
                      f"(`python benchmarks/bench_robustness.py --sections {part}"
                      f"{f' --skip {args.skip} --n {args.n} --sigmas {args.sigmas} --noise-epochs {args.noise_epochs}' if part == '3' else ''}"
                      f"{f' --cifar-skip {args.cifar_skip} --cifar-n {args.cifar_n}' if part == '3b' else ''}`).")
-        kept = json.loads(kept_path.read_text()) if kept_path.is_file() else {}  # as other runs left it
+        kept = kept_sections(kept_path, Path(args.out), BEGIN, END)  # as other runs left it
         kept[part] = lines + [""]
         kept_path.write_text(json.dumps(kept, indent=1))
         render(kept, args)
         print(f"wrote section {part} into {args.out}", flush=True)
-    render(json.loads(kept_path.read_text()) if kept_path.is_file() else {}, args)
+    render(kept_sections(kept_path, Path(args.out), BEGIN, END), args)
 
 
 def render(kept: dict, args) -> None:

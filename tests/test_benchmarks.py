@@ -120,3 +120,19 @@ def test_cutout_size_is_chosen_on_held_out_images_then_tested_against_standard()
     assert "cutout vs standard +1.00%" in lines[-2]
     # the size at the study's default keeps the key of the runs already kept
     assert bench_augment.run_key("cifar10", "standard + cutout", 200, 16) == "cifar10-standard+cutout-n5000-e200"
+
+
+def test_a_sectioned_benchmark_on_a_fresh_checkout_keeps_the_parts_already_written(tmp_path):
+    from sections import kept_sections, write_section
+
+    begin, end = "<!-- bench:x:begin -->", "<!-- bench:x:end -->"
+    out = tmp_path / "BENCHMARKS.md"
+    parts = {"1": ["### 1. First", "", "| a |", "", "This section took 1 minute here.", ""],
+             "3b": ["### 3b. Third, b", "", "text", ""]}
+    body = [begin, "## X", "", "Command: c", ""] + parts["1"] + parts["3b"] + ["Sections not run yet: 2.", end]
+    write_section(out, begin, end, "\n".join(body) + "\n")
+    assert kept_sections(tmp_path / "missing.json", out, begin, end) == parts  # no work folder: from the file
+    kept = tmp_path / "sections.json"
+    kept.write_text(json.dumps({"2": ["### 2. Second", ""]}))
+    assert kept_sections(kept, out, begin, end) == {"2": ["### 2. Second", ""]}  # the work folder's, when it has one
+    assert kept_sections(tmp_path / "missing.json", tmp_path / "none.md", begin, end) == {}
