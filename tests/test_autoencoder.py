@@ -131,8 +131,31 @@ def test_sample_writes_a_grid_for_a_vae_and_refuses_a_run_that_cannot_sample(tmp
     assert code == 0, err
     png = tmp_path / "vae" / "samples-seed3.png"
     assert Image.open(png).size == (4 * 9 + 1, 3 * 9 + 1)  # 12 8x8 digits, 4 columns, 1-pixel lines
+    # the 2-D manifold, asked for on a 20-D code: said in one line (exit 2), nothing drawn
+    line = error_line(capsys, "sample", str(tmp_path / "vae"), "--manifold")
+    assert "drawn for a 2-D code only" in line and "20 dimensions" in line and "code=2" in line
+    assert not (tmp_path / "vae" / "manifold.png").exists()
     Trainer(config("autoencoder", ["train.epochs=1"]), tmp_path / "ae", progress=False).fit()
     assert "cannot sample" in error_line(capsys, "sample", str(tmp_path / "ae"))
+    assert "cannot draw a latent manifold" in error_line(capsys, "sample", str(tmp_path / "ae"), "--manifold")
+
+
+def test_a_vae_with_a_2d_code_draws_its_latent_manifold(tmp_path, capsys):
+    from PIL import Image
+
+    from paradigms.engine import Trainer
+
+    from .test_cli import run_cli
+    from .test_engine import config
+
+    Trainer(config("vae", ["train.epochs=2", "code=2", "iwae_k=10", "iwae_n=50"]), tmp_path / "vae2",
+            progress=False).fit()
+    assert (tmp_path / "vae2" / "figures" / "manifold.png").is_file()
+    assert not (tmp_path / "vae2" / "notes" / "manifold.txt").exists()
+    code, out, err = run_cli(capsys, "sample", str(tmp_path / "vae2"), "--manifold")
+    assert code == 0, err
+    assert "15x15 latent manifold" in out
+    assert Image.open(tmp_path / "vae2" / "manifold.png").size == (15 * 9 + 1, 15 * 9 + 1)  # 8x8 digits
 
 
 def test_auroc_matches_scikit_learn_with_ties():

@@ -126,7 +126,10 @@ def sample(
     run_dir: Annotated[Path, typer.Argument(help="a run folder of a generative recipe (vae, ...)")],
     n: Annotated[int, typer.Option("--n", min=1, max=4096, help="how many samples")] = 64,
     seed: Annotated[int, typer.Option(help="random seed of the samples")] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="the PNG to write (default RUN_DIR/samples-seedS.png)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="the PNG to write (default RUN_DIR/samples-seedS.png, "
+                                                    "RUN_DIR/manifold.png)")] = None,
+    manifold: Annotated[bool, typer.Option("--manifold", help="draw the learned 2-D latent manifold instead (a VAE "
+                                                              "with a 2-D code: decoded codes on a grid)")] = False,
     device: DeviceOpt = None,
 ) -> None:
     """Draw samples from a generative run and write them as a PNG grid."""
@@ -136,9 +139,16 @@ def sample(
     from .engine.trainer import load_trained
 
     trained = load_trained(run_dir, device.value if device else None)
-    if not callable(getattr(trained, "sample", None)):
-        raise UserError(f"{run_dir} is a run of {trained.name}, which cannot sample: only generative recipes can "
-                        "(vae, ...)")
+    what = "manifold" if manifold else "sample"
+    if not callable(getattr(trained, what, None)):
+        raise UserError(f"{run_dir} is a run of {trained.name}, which cannot "
+                        + ("draw a latent manifold: a vae can" if manifold else
+                           "sample: only generative recipes can (vae, ...)"))
+    if manifold:
+        images = trained.manifold()
+        path = save_grid(images, out or Path(run_dir) / "manifold.png", nrow=round(len(images) ** 0.5))
+        typer.echo(f"wrote the {round(len(images) ** 0.5)}x{round(len(images) ** 0.5)} latent manifold to {path}")
+        return
     torch.manual_seed(seed)
     path = save_grid(trained.sample(n), out or Path(run_dir) / f"samples-seed{seed}.png")
     typer.echo(f"wrote {n} samples to {path}")

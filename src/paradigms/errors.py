@@ -28,6 +28,15 @@ class NonFiniteLoss(UserError):
     """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
 
 
+class Diverged(UserError):
+    """A recipe saw its training fail since step ``since`` (a GAN's discriminator winning outright): the engine
+    keeps the last checkpoint from before that step, drops the later ones, and says so."""
+
+    def __init__(self, message: str, since: int):
+        super().__init__(message)
+        self.since = since
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """A hint such as "did you mean 'mnist'?" (or the list of valid names when nothing is close)."""
     choices = sorted(set(choices))

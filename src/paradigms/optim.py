@@ -86,17 +86,19 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> float:
     return lr
 
 
-def step(opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None = None) -> torch.Tensor | None:
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None = None,
+         measure: bool = False) -> torch.Tensor | None:
     """zero_grad, backward, clip the gradients' global norm to ``grad_clip`` (None: no clipping), step.
 
-    Returns the gradient norm before clipping when clipping (worth logging), else None.
+    Returns the gradients' global L2 norm before clipping when clipping or ``measure`` (worth logging: a GAN's
+    generator shows the saturation of its loss by it), else None.
     """
     opt.zero_grad(set_to_none=True)
     loss.backward()
     norm = None
-    if grad_clip is not None:
+    if grad_clip is not None or measure:
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip is not None else math.inf)
     opt.step()
     return norm
 

@@ -18,6 +18,9 @@ checkpoints, resumption, reports. A recipe subclass provides:
 - optionally ``sample(n)``: a generative recipe's n samples, images (N, C, H, W) in [0, 1] (``paradigms sample``);
 - optionally ``end_epoch(epoch)``: called after each epoch (after its evaluation); a message stops the
   run there, said in the log and the report (fast FGSM stops at catastrophic overfitting);
+- optionally ``trouble_since()``: the step since which training looks wrong; the engine keeps the last
+  checkpoint from before it, and a :class:`~paradigms.errors.Diverged` raised by ``train_step`` rolls the
+  run back to it (a GAN whose discriminator wins outright);
 - optionally ``encoder``: the key in ``modules`` of the network whose knowledge other recipes
   reuse (:mod:`paradigms.transfer` loads it from the run folder); ``network``: the key of the network
   ``paradigms.load(RUN_DIR)`` gives, with ``network_card()`` (written to ``model.json``: what rebuilds
@@ -125,6 +128,12 @@ class Recipe:
 
     def end_epoch(self, epoch: int) -> str | None:
         """After each epoch: a message to stop the run early (why), or None to go on."""
+        return None
+
+    def trouble_since(self) -> int | None:
+        """The step since which training looks wrong (a GAN's discriminator winning outright), or None: the
+        engine keeps the last checkpoint from before it, and rolls back to it if the recipe then raises
+        :class:`~paradigms.errors.Diverged`."""
         return None
 
     def figures(self) -> Iterator[tuple[str, Any]]:

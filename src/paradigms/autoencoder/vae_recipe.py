@@ -22,11 +22,14 @@ from torch import nn
 
 from .. import optim
 from ..data.subset import ImageRecipeConfig
+from ..errors import UserError
 from ..nets import NetConfig, build_net, card
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from .models import Decoder
 from .vae import bernoulli_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterise
+
+MANIFOLD_SIDE = 15  # the manifold figure's grid: 15 x 15 codes
 
 
 class VAEConfig(ImageRecipeConfig):
@@ -142,18 +145,28 @@ class VAE(ImageRecipe):
                 t = torch.linspace(0, 1, 10, device=mu.device).view(-1, 1)
                 line = self.decode((1 - t) * mu[0] + t * mu[1])               # a straight line between two codes
             yield "interpolation", grid_figure(line, "a latent interpolation between two test images", 10)
-            if self.cfg.code == 2:  # the learned manifold: decoded codes on a grid of the prior's quantiles
-                from scipy.stats import norm
-
-                q = torch.tensor(norm.ppf(torch.linspace(0.05, 0.95, 15).numpy()), dtype=torch.float32)
-                grid = torch.stack(torch.meshgrid(q, q, indexing="ij"), -1).flatten(0, 1).to(self.ctx.device)
-                yield "manifold", grid_figure(self.decode(grid), "the 2-D latent manifold (a grid of prior quantiles)",
-                                              15)
+            if self.cfg.code == 2:
+                yield "manifold", grid_figure(self.manifold(), "the 2-D latent manifold (a grid of prior quantiles)",
+                                              MANIFOLD_SIDE)
             elif getattr(self.ctx, "run_dir", None) is not None:
                 note = Path(self.ctx.run_dir) / "notes" / "manifold.txt"
                 note.parent.mkdir(parents=True, exist_ok=True)
-                note.write_text(f"The 2-D latent manifold is drawn for a 2-D code only; this run's code has "
-                                f"{self.cfg.code} dimensions (train with --set code=2 to see it).\n")
+                note.write_text(self.no_manifold() + "\n")
+
+    def no_manifold(self) -> str:
+        return (f"the 2-D latent manifold is drawn for a 2-D code only; this run's code has {self.cfg.code} dimensions "
+                f"(train with --set code=2 to see it)")
+
+    def manifold(self, side: int = MANIFOLD_SIDE) -> torch.Tensor:
+        """The learned 2-D manifold: the decoder's mean images of codes on a side x side grid of the prior's
+        quantiles 0.05 .. 0.95 (Kingma & Welling's figure 4), (side^2, C, H, W), rows varying z_1."""
+        from scipy.stats import norm
+
+        if self.cfg.code != 2:
+            raise UserError(self.no_manifold())
+        q = torch.tensor(norm.ppf(torch.linspace(0.05, 0.95, side).numpy()), dtype=torch.float32)
+        grid = torch.stack(torch.meshgrid(q, q, indexing="ij"), -1).flatten(0, 1).to(self.ctx.device)
+        return self.decode(grid)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

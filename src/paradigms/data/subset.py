@@ -62,12 +62,15 @@ def select(data, cfg: ImageRecipeConfig):
         x, y, tx, ty = x[keep], relabel[y[keep]], tx[tkeep] if tx is not None else None, relabel[ty[tkeep]]
         names = [names[c] for c in cfg.classes]
     if cfg.labels_per_class:
-        g = torch.Generator().manual_seed(cfg.seed)
-        order = torch.randperm(len(y), generator=g)
-        picked = torch.cat([order[y[order] == c][: cfg.labels_per_class] for c in range(len(names))])
-        picked = picked.sort().values
+        picked = per_class(y, cfg.labels_per_class, len(names), cfg.seed)
         x, y = x[picked], y[picked]
     if y is not None and len(y) == 0:
         raise UserError(f"the training selection of {cfg.dataset} is empty (train_size={cfg.train_size}, "
                         f"classes={cfg.classes})")
     return x, y, tx, ty, names
+
+
+def per_class(y: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
+    """The sorted indices of ``n`` images of each class (fewer where a class has fewer), drawn with ``seed``."""
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    return torch.cat([order[y[order] == c][:n] for c in range(num_classes)]).sort().values

@@ -110,7 +110,10 @@ def load_weights(modules: dict[str, nn.Module], tensors: dict[str, torch.Tensor]
 
 
 # -- the checkpoint itself ------------------------------------------------------------------------
-def save(ckpt_dir: Path, step: int, weights: dict[str, torch.Tensor], state: dict, keep: int = 2) -> Path:
+def save(ckpt_dir: Path, step: int, weights: dict[str, torch.Tensor], state: dict, keep: int = 2,
+         protect: int | None = None) -> Path:
+    """Write the checkpoint of ``step`` atomically and point ``latest.json`` at it; keep the ``keep`` newest, and
+    also the newest one at or before step ``protect`` (a recipe suspecting trouble since then)."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     stem = f"step-{step:08d}"
     wpath, spath = ckpt_dir / f"{stem}.safetensors", ckpt_dir / f"{stem}.state.pt"
@@ -120,10 +123,31 @@ def save(ckpt_dir: Path, step: int, weights: dict[str, torch.Tensor], state: dic
                "sha256": {wpath.name: sha256(wpath), spath.name: sha256(spath)}}
     atomic_write_text(ckpt_dir / POINTER, json.dumps(pointer, indent=1))
     stems = sorted({p.name.split(".")[0] for p in ckpt_dir.glob("step-*")})
+    before = [s for s in stems if protect is not None and int(s.split("-")[1]) <= protect]
     for old in stems[:-keep]:
+        if before and old == before[-1]:
+            continue
         for p in ckpt_dir.glob(f"{old}.*"):
             p.unlink(missing_ok=True)
     return wpath
+
+
+def rollback(ckpt_dir: Path, step: int) -> int | None:
+    """Make the newest checkpoint at or before ``step`` the latest and delete the later ones (a run that went wrong
+    after ``step``); its step, or None when none that old is left (the later ones are then kept as they are)."""
+    stems = sorted({p.name.split(".")[0] for p in ckpt_dir.glob("step-*")})
+    good = [s for s in stems if int(s.split("-")[1]) <= step]
+    if not good:
+        return None
+    keep = good[-1]
+    wpath, spath = ckpt_dir / f"{keep}.safetensors", ckpt_dir / f"{keep}.state.pt"
+    pointer = {"step": int(keep.split("-")[1]), "weights": wpath.name, "state": spath.name,
+               "sha256": {wpath.name: sha256(wpath), spath.name: sha256(spath)}}
+    atomic_write_text(ckpt_dir / POINTER, json.dumps(pointer, indent=1))
+    for later in stems[stems.index(keep) + 1:]:
+        for p in ckpt_dir.glob(f"{later}.*"):
+            p.unlink(missing_ok=True)
+    return pointer["step"]
 
 
 def read_pointer(ckpt_dir: Path) -> dict:

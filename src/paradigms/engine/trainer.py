@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .. import config as configlib
-from ..errors import NonFiniteLoss, UserError
+from ..errors import Diverged, NonFiniteLoss, UserError
 from . import checkpoint as ckpt
 from .context import Context, rank_step_seed, seed_everything
 from .report import draw_figures, write_report
@@ -88,7 +88,7 @@ class Trainer:
                      "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
                      "extra": self.recipe.extra_state()}
             ckpt.save(self.ckpt_dir, step, ckpt.flat_weights(self.recipe.modules), state,
-                      keep=self.cfg.train.keep_checkpoints)
+                      keep=self.cfg.train.keep_checkpoints, protect=self.recipe.trouble_since())
         self.ctx.barrier()
 
     def restore(self) -> tuple[int, int, int]:
@@ -157,6 +157,11 @@ class Trainer:
                 if epoch == cfg.train.epochs or self.stopped or self.checkpoint_due(last_ckpt):
                     self.save(epoch, 0, step)
                     last_ckpt = time.monotonic()
+        except Diverged as e:  # the recipe saw training fail since e.since: keep the checkpoint from before
+            kept = ckpt.rollback(self.ckpt_dir, e.since) if ctx.is_main else None
+            where = (f"the last good checkpoint (step {kept}) is kept in {self.ckpt_dir}, the later ones deleted"
+                     if kept is not None else f"no checkpoint from before step {e.since} is left in {self.ckpt_dir}")
+            raise Diverged(f"{e}; stopped: {where}", e.since) from None
         finally:
             bar.close()
         # wall time of the training loop itself (checkpoints and logging included, evaluation not)

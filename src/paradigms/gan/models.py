@@ -1,0 +1,112 @@
+"""The two players: generators z -> images in [0, 1], and discriminators images -> logits.
+
+A discriminator is a :class:`paradigms.nets.Classifier` like every image network here (pixels in [0, 1],
+standardised by its first layer to [-1, 1]), so ``features(x)`` is its last hidden layer (feature matching) and
+a semi-supervised discriminator is a classifier that ``paradigms.load``, ``attack`` and ``finetune --from`` take.
+
+    dcgan (Radford et al. 2016), images whose sides divide by 4; w = ``width``:
+      G: z -> Linear -> BN -> ReLU -> (4w, H/4, W/4) -> ConvT(4w->2w, /2) -> BN -> ReLU -> ConvT(2w->C, /2) -> sigmoid
+      D: x -> Conv(C->2w, /2) -> LeakyReLU -> Conv(2w->4w, /2) -> BN -> LeakyReLU -> flatten (features) -> Linear -> 1
+    mlp (Goodfellow et al. 2014 on MNIST; Salimans et al. 2016 section 5):
+      G: z -> [Linear -> act (-> BN)] x len(hidden) -> Linear -> sigmoid -> (C, H, W)
+      D: x -> [noise -> Linear -> act (-> dropout)] x len(hidden) (features) -> noise -> Linear -> outputs
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..nets.base import Classifier
+from .losses import MinibatchDiscrimination
+
+ACT = {"relu": lambda: nn.ReLU(), "leaky_relu": lambda: nn.LeakyReLU(0.2), "softplus": lambda: nn.Softplus()}
+
+
+class GaussianNoise(nn.Module):
+    """x + N(0, std^2) while training, x itself in eval mode (the semi-supervised discriminator's regulariser)."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x):
+        return x + self.std * torch.randn_like(x) if self.training and self.std else x
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent: int, out_shape: tuple[int, int, int], width: int = 64):
+        super().__init__()
+        c, h, w = out_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"the dcgan generator needs image sides divisible by 4; the images are {h}x{w} "
+                             f"(use arch=mlp)")
+        self.latent, self.out_shape = latent, tuple(out_shape)
+        self.net = nn.Sequential(
+            nn.Linear(latent, 4 * width * (h // 4) * (w // 4), bias=False),
+            nn.Unflatten(1, (4 * width, h // 4, w // 4)),                               # (N, 4w, H/4, W/4)
+            nn.BatchNorm2d(4 * width), nn.ReLU(),
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False),              # (N, 2w, H/2, W/2)
+            nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, c, 4, 2, 1), nn.Sigmoid())                   # (N, C, H, W) in [0, 1]
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, latent: int, out_shape: tuple[int, int, int], hidden: list[int] = (1200, 1200),
+                 activation: str = "relu", batchnorm: bool = False):
+        super().__init__()
+        self.latent, self.out_shape = latent, tuple(out_shape)
+        dims, layers = [latent, *hidden], []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), ACT[activation](), *([nn.BatchNorm1d(b)] if batchnorm else [])]
+        self.net = nn.Sequential(*layers, nn.Linear(dims[-1], math.prod(out_shape)), nn.Sigmoid(),
+                                 nn.Unflatten(1, tuple(out_shape)))                    # (N, C, H, W) in [0, 1]
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def discriminator_head(embed_dim: int, outputs: int, minibatch_kernels: int, kernel_dim: int,
+                       noise: float = 0.0) -> nn.Module:
+    """The last layer: features -> [noise] -> [minibatch discrimination] -> Linear -> logits."""
+    layers = [GaussianNoise(noise)] if noise else []
+    if minibatch_kernels:
+        layers.append(MinibatchDiscrimination(embed_dim, minibatch_kernels, kernel_dim))
+    layers.append(nn.Linear(embed_dim + minibatch_kernels, outputs))
+    return nn.Sequential(*layers)
+
+
+class DCGANDiscriminator(Classifier):
+    def __init__(self, in_shape: tuple[int, int, int], outputs: int = 1, width: int = 64, minibatch_kernels: int = 0,
+                 kernel_dim: int = 5):
+        c, h, w = in_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"the dcgan discriminator needs image sides divisible by 4; the images are {h}x{w}")
+        blocks = [nn.Sequential(nn.Conv2d(c, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2)),                # (N, 2w, H/2, W/2)
+                  nn.Sequential(nn.Conv2d(2 * width, 4 * width, 4, 2, 1, bias=False),                 # (N, 4w, H/4, W/4)
+                                nn.BatchNorm2d(4 * width), nn.LeakyReLU(0.2))]
+        embed = 4 * width * (h // 4) * (w // 4)
+        super().__init__(blocks, embed, outputs, in_shape, [0.5] * c, [0.5] * c)            # [0, 1] -> [-1, 1]
+        self.head = discriminator_head(embed, outputs, minibatch_kernels, kernel_dim)
+
+
+class MLPDiscriminator(Classifier):
+    def __init__(self, in_shape: tuple[int, int, int], outputs: int = 1, hidden: list[int] = (240, 240),
+                 activation: str = "leaky_relu", dropout: float = 0.0, input_noise: float = 0.0,
+                 hidden_noise: float = 0.0, minibatch_kernels: int = 0, kernel_dim: int = 5):
+        c = in_shape[0]
+        dims, blocks = [math.prod(in_shape), *hidden], [nn.Flatten()]
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            noise = input_noise if i == 0 else hidden_noise
+            blocks.append(nn.Sequential(*([GaussianNoise(noise)] if noise else []), nn.Linear(a, b), ACT[activation](),
+                                        *([nn.Dropout(dropout)] if dropout else [])))
+        super().__init__(blocks, dims[-1], outputs, in_shape, [0.5] * c, [0.5] * c)
+        self.head = discriminator_head(dims[-1], outputs, minibatch_kernels, kernel_dim, hidden_noise)

@@ -1,0 +1,3 @@
+"""GANs: the ``gan`` and ``semi-gan`` recipes (``paradigms sample`` draws from a gan run)."""
+
+RECIPES = ["paradigms.gan.recipe", "paradigms.gan.semi"]

@@ -1,0 +1,304 @@
+"""The ``gan`` recipe: a generator and a discriminator trained against each other (the game: :mod:`.losses`).
+
+    paradigms run gan --dataset mnist [--set loss=minimax] [--set feature_matching=true] [--set k=2]
+    paradigms sample RUN_DIR --n 64
+
+Each training step is one discriminator step on a fresh real batch and as many fake images; every ``k``-th step
+is also one generator step (k discriminator steps per generator step, Goodfellow et al.'s algorithm 1):
+
+    D:  descend -(1/m) sum_i [ log D(x_i) + log(1 - D(G(z_i))) ]       (+ historical averaging)
+    G:  descend (1/m) sum_i log(1 - D(G(z_i)))  (minimax)  or  -(1/m) sum_i log D(G(z_i))  (non-saturating)
+        or || E f(x) - E f(G(z)) ||^2  (feature matching)                (+ historical averaging)
+
+The generator's gradient norm is logged (``g_grad_norm``): the minimax loss saturates while D rejects the samples.
+Evaluation: D's mean output on test and generated images and, given a classifier run of the same dataset
+(``fd_classifier``), the classifier-FD of ``fd_n`` samples against the test set beside the real-versus-real value
+(:mod:`.frechet`). A run whose discriminator wins outright (D(x) > 0.99 and D(G(z)) < 0.01 on average) for
+``diverge_steps`` steps stops, keeping the last checkpoint from before (NaN losses stop as every run's do).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from .. import optim
+from ..data.subset import ImageRecipeConfig
+from ..errors import Diverged, UserError
+from ..optim import OptimConfig
+from ..recipes import ImageRecipe, register
+from .losses import HistoricalAverage, discriminator_loss, feature_matching_loss, generator_loss
+from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+
+ADAM = OptimConfig(name="adam", lr=2e-4, betas=(0.5, 0.999), weight_decay=0.0, schedule="constant")  # Radford et al.
+PROGRESS_SAMPLES = 10  # fixed-noise samples drawn after every epoch (the report's progress grid)
+
+
+class GANConfig(ImageRecipeConfig):
+    recipe: str = "gan"
+    dataset: str = "digits"
+    arch: Literal["dcgan", "mlp"] = Field("dcgan", description="dcgan (Radford et al.; image sides divisible by 4) | "
+                                          "mlp (Goodfellow et al.'s MNIST setting)")
+    width: int = Field(32, ge=1, le=1024, description="dcgan: base channels (the paper: 64, 128)")
+    hidden_g: list[int] = Field([1200, 1200], description="mlp: the generator's hidden sizes")
+    hidden_d: list[int] = Field([240, 240], description="mlp: the discriminator's hidden sizes")
+    dropout: float = Field(0.0, ge=0, lt=1, description="mlp: dropout in the discriminator")
+    latent: int = Field(100, ge=1, le=4096, description="size of the generator's input z ~ N(0, I)")
+    k: int = Field(1, ge=1, le=100, description="discriminator steps per generator step")
+    loss: Literal["minimax", "non-saturating"] = Field(
+        "non-saturating", description="the generator's loss: minimax log(1 - D(G(z))) | non-saturating -log D(G(z))")
+    feature_matching: bool = Field(False, description="the generator matches the mean of D's last hidden layer "
+                                   "on real images instead (Salimans et al. 3.1)")
+    minibatch_kernels: int = Field(0, ge=0, le=1024, description="minibatch discrimination's B kernels (Salimans "
+                                   "et al. 3.2); 0 = off")
+    minibatch_dim: int = Field(5, ge=1, le=256, description="minibatch discrimination's kernel size C")
+    historical_averaging: float = Field(0.0, ge=0, description="weight of || theta - mean of past theta ||^2 in both "
+                                        "players' losses (Salimans et al. 3.3); 0 = off")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided: D's target for real images is 1 - this "
+                                   "(Salimans et al. 3.4: 0.1)")
+    optim_d: OptimConfig = Field(ADAM, description="the discriminator's optimiser")
+    optim_g: OptimConfig = Field(ADAM, description="the generator's optimiser")
+    fd_classifier: str | None = Field(None, description="a classifier run folder of the same dataset: its features "
+                                      "give the classifier-FD at each evaluation (None: not measured)")
+    fd_n: int = Field(10_000, ge=2, description="samples (and test images) of the classifier-FD")
+    diverge_steps: int = Field(2000, ge=0, description="stop when D wins outright (D(x) > 0.99, D(G(z)) < 0.01 on "
+                               "average) this many steps in a row; 0 = never")
+
+
+@register
+class GAN(ImageRecipe):
+    name = "gan"
+    family = "generative"
+    measures = "classifier-FD of samples against the test set (the real-versus-real value beside it)"
+    network = "generator"
+    Config = GANConfig
+
+    @classmethod
+    def preset(cls, name: str, dataset: str) -> dict:
+        if name == "full":  # DCGAN at the paper's width, 25 epochs on 32x32 or 28x28 images
+            return {"arch": "dcgan", "width": 64, "train": {"epochs": 25, "batch_size": 128}}
+        if dataset in ("mnist", "fashion-mnist"):
+            return {"arch": "dcgan", "width": 16, "train": {"epochs": 5, "batch_size": 64}}
+        if dataset == "cifar10":
+            return {"arch": "dcgan", "width": 32, "train": {"epochs": 10, "batch_size": 64}}
+        return {"arch": "dcgan", "width": 16, "fd_n": 1000, "train": {"epochs": 100, "batch_size": 64}}
+
+    # -- the networks ---------------------------------------------------------------------------------
+    def outputs(self) -> int:
+        """The discriminator's outputs: one real/fake logit (the semi-supervised one: K class logits)."""
+        return 1
+
+    def build_players(self):
+        cfg, shape = self.cfg, self.in_shape
+        if cfg.arch == "dcgan" and (shape[1] % 4 or shape[2] % 4):
+            raise UserError(f"arch=dcgan needs image sides divisible by 4; {cfg.dataset} images are "
+                            f"{shape[1]}x{shape[2]} (use --set arch=mlp)")
+        if cfg.arch == "dcgan":
+            g = DCGANGenerator(cfg.latent, shape, cfg.width)
+            d = DCGANDiscriminator(shape, self.outputs(), cfg.width, cfg.minibatch_kernels, cfg.minibatch_dim)
+        else:
+            g = MLPGenerator(cfg.latent, shape, cfg.hidden_g)
+            d = MLPDiscriminator(shape, self.outputs(), cfg.hidden_d, dropout=cfg.dropout,
+                                 minibatch_kernels=cfg.minibatch_kernels, kernel_dim=cfg.minibatch_dim)
+        return g, d
+
+    def __init__(self, cfg: GANConfig, ctx):
+        super().__init__(cfg, ctx)
+        x, y, test_x, test_y = self.load_images()
+        x, y = self.select_training(x, y)
+        self.G, self.D = (m.to(ctx.device) for m in self.build_players())
+        self.modules = {"generator": self.G, "discriminator": self.D}
+        self.train_G, self.train_D = ctx.distribute(self.G), ctx.distribute(self.D)
+        self.optimizers = {"d": optim.build_optimizer(self.D.parameters(), cfg.optim_d)}
+        if self.trains_generator:
+            self.optimizers["g"] = optim.build_optimizer(self.G.parameters(), cfg.optim_g)
+        self.history = ({"d": HistoricalAverage(self.D), "g": HistoricalAverage(self.G)}
+                        if cfg.historical_averaging else {})
+        self.make_loaders(x, y, test_x if test_x is not None else x, test_y if test_y is not None else y)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.fixed_z = torch.randn(64, cfg.latent, generator=gen).to(ctx.device)   # the same samples all along
+        self.progress: list[tuple[int, torch.Tensor]] = []                         # (epoch, fixed-noise samples)
+        self.won_since: int | None = None       # the step since which D has won outright, if it has
+        self.fd = None                           # (classifier, real features) once needed
+        if cfg.fd_classifier:
+            self.fd_net()                        # a bad path fails now, not after training
+
+    @property
+    def trains_generator(self) -> bool:
+        return True
+
+    def select_training(self, x, y):
+        return x, y
+
+    # -- one step of the game -------------------------------------------------------------------------
+    def z(self, m: int) -> torch.Tensor:
+        return torch.randn(m, self.cfg.latent, device=self.ctx.device)
+
+    def penalty(self, player: str) -> torch.Tensor | float:
+        return self.cfg.historical_averaging * self.history[player].penalty() if self.history else 0.0
+
+    def discriminator_step(self, batch, step: int) -> dict:
+        x, _ = batch
+        cfg, opt = self.cfg, self.optimizers["d"]
+        lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, cfg.optim_d))
+        self.train_D.train()
+        self.train_G.train()
+        with torch.no_grad():
+            fake = self.train_G(self.z(len(x)))
+        with self.ctx.autocast():
+            real_logits = self.train_D(x).float().squeeze(1)
+            fake_logits = self.train_D(fake).float().squeeze(1)
+            loss = discriminator_loss(real_logits, fake_logits, 1 - cfg.label_smoothing)
+        optim.step(opt, loss + self.penalty("d"), cfg.train.grad_clip)
+        if self.history:
+            self.history["d"].update()
+        d_real, d_fake = torch.sigmoid(real_logits).mean().detach(), torch.sigmoid(fake_logits).mean().detach()
+        self.watch(step, d_real, d_fake)
+        return {"loss_d": loss.detach(), "d_real": d_real, "d_fake": d_fake, "lr": lr}
+
+    def generator_step(self, x: torch.Tensor, step: int) -> dict:
+        cfg, opt = self.cfg, self.optimizers["g"]
+        lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, cfg.optim_g))
+        with self.ctx.autocast():
+            fake = self.train_G(self.z(len(x)))
+            if cfg.feature_matching:   # match the mean of D's last hidden layer on a real batch
+                with torch.no_grad():
+                    real_f = self.D.features(x).float()
+                loss = feature_matching_loss(real_f, self.D.features(fake).float())
+            else:
+                loss = generator_loss(self.train_D(fake).float().squeeze(1), cfg.loss)
+        norm = optim.step(opt, loss + self.penalty("g"), cfg.train.grad_clip, measure=True)
+        if self.history:
+            self.history["g"].update()
+        return {"loss_g": loss.detach(), "g_grad_norm": norm.detach(), "lr_g": lr}
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        out = self.discriminator_step(batch, step)
+        if self.trains_generator and (step + 1) % self.cfg.k == 0:
+            out.update(self.generator_step(batch[0], step))
+        return out
+
+    def watch(self, step: int, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
+        """Stop (:class:`Diverged`) once D has won outright ``diverge_steps`` steps in a row."""
+        limit = self.cfg.diverge_steps
+        if not limit:
+            return
+        won = bool(d_real > 0.99) and bool(d_fake < 0.01)
+        self.won_since = (self.won_since if self.won_since is not None else step) if won else None
+        if won and step - self.won_since + 1 >= limit:
+            raise Diverged(f"the discriminator has won outright since step {self.won_since} (D(x) = {float(d_real):.3f}, "
+                           f"D(G(z)) = {float(d_fake):.4f}, {limit} steps in a row: diverge_steps): the generator gets "
+                           f"no useful gradient; try loss=non-saturating, label_smoothing=0.1, a lower optim_d.lr or "
+                           f"k=1", self.won_since)
+
+    def trouble_since(self) -> int | None:
+        return self.won_since
+
+    # -- what it has learned --------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, z: torch.Tensor | None = None) -> torch.Tensor:
+        """n images G(z), z ~ N(0, I) (or the given z), generator in eval mode, pixels in [0, 1]."""
+        self.G.eval()
+        z = self.z(n) if z is None else z
+        return torch.cat([self.G(z[i:i + 1000]).float() for i in range(0, len(z), 1000)])
+
+    def fd_net(self):
+        """The classifier-FD's classifier (``fd_classifier``) and the test set's features, computed once."""
+        if self.fd is None:
+            from ..api import load
+            from .frechet import classifier_features
+
+            net = load(self.cfg.fd_classifier, str(self.ctx.device))
+            if tuple(net.input_shape or ()) != tuple(self.in_shape) or not hasattr(net, "features"):
+                raise UserError(f"fd_classifier={self.cfg.fd_classifier} takes images of shape {net.input_shape}; "
+                                f"{self.cfg.dataset} has {tuple(self.in_shape)}: give a classifier run of "
+                                f"{self.cfg.dataset}")
+            from ..data import unit
+
+            test = unit(self.test_x[:self.cfg.fd_n])
+            real = unit(self.train_x[:self.cfg.fd_n])
+            self.fd = (net, classifier_features(net, test), classifier_features(net, real))
+        return self.fd
+
+    def classifier_fd(self) -> dict[str, float]:
+        """classifier-FD of fd_n samples against fd_n test images, and of fd_n training images against them."""
+        from .frechet import classifier_features, frechet_distance
+
+        net, test_f, train_f = self.fd_net()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            fake_f = classifier_features(net, self.sample(self.cfg.fd_n))
+        return {"test/classifier_fd": frechet_distance(fake_f, test_f),
+                "test/classifier_fd_real": frechet_distance(train_f, test_f)}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        from ..data import unit
+
+        self.D.eval()
+        x = unit(self.test_x[:2000].to(self.ctx.device))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            fake = self.sample(len(x))
+        out = {"test/d_real": float(torch.sigmoid(self.real_fake(self.D(x))).mean()),
+               "test/d_fake": float(torch.sigmoid(self.real_fake(self.D(fake))).mean())}
+        if self.cfg.fd_classifier:
+            out.update(self.classifier_fd())
+        return out
+
+    def real_fake(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.float().squeeze(1)
+
+    def end_epoch(self, epoch: int) -> str | None:
+        self.progress.append((epoch, self.sample(PROGRESS_SAMPLES, self.fixed_z[:PROGRESS_SAMPLES]).cpu()))
+        return None
+
+    def extra_state(self) -> dict:
+        return {"progress": self.progress, "won_since": self.won_since,
+                "history": {k: h.state() for k, h in self.history.items()}}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.progress = [(int(e), t) for e, t in state.get("progress", [])]
+        self.won_since = state.get("won_since")
+        for k, h in self.history.items():
+            h.load(state["history"][k])
+
+    # -- the network paradigms.load gives: the generator, z -> images ---------------------------------
+    def network_card(self) -> dict:
+        cfg = self.cfg
+        return {"kind": "generator", "arch": cfg.arch, "latent": cfg.latent, "out_shape": list(self.in_shape),
+                "width": cfg.width, "hidden_g": cfg.hidden_g, "classes": None}
+
+    @classmethod
+    def build_network(cls, card: dict):
+        shape = tuple(card["out_shape"])
+        if card["arch"] == "dcgan":
+            return DCGANGenerator(card["latent"], shape, card["width"])
+        return MLPGenerator(card["latent"], shape, card["hidden_g"])
+
+    # -- figures --------------------------------------------------------------------------------------
+    def figures(self):
+        from ..engine.report import grid_figure
+
+        yield "samples", grid_figure(self.sample(64, self.fixed_z), "64 samples G(z) (the same z all along)", 8)
+        if self.progress:
+            rows = torch.cat([t for _, t in self.progress])
+            yield "progress", grid_figure(rows, f"the same {PROGRESS_SAMPLES} z after epochs "
+                                          f"{self.progress[0][0]}..{self.progress[-1][0]} (one row each)",
+                                          PROGRESS_SAMPLES)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            ends = self.z(8)
+        t = torch.linspace(0, 1, 10, device=ends.device).view(1, -1, 1)
+        line = ((1 - t) * ends[0::2].unsqueeze(1) + t * ends[1::2].unsqueeze(1)).flatten(0, 1)   # (4*10, latent)
+        yield "interpolation", grid_figure(self.sample(len(line), line), "straight lines between four pairs of z", 10)
+        run_dir = getattr(self.ctx, "run_dir", None)
+        if run_dir is not None and (Path(run_dir) / "metrics.jsonl").is_file():
+            from .figures import game_figure
+
+            fig = game_figure(Path(run_dir))
+            if fig is not None:
+                yield "game", fig
