@@ -6,7 +6,8 @@ LOCK    := constraints.txt
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness clean
+.PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
+	bench-autoencoders bench-gans clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -85,3 +86,13 @@ bench-attacks: $(VENV)/.bench
 # runs/bench-robustness, so stop it and run it again at will (or one section: BENCH_ARGS="--sections 2").
 bench-robustness: $(VENV)/.bench
 	$(PY) benchmarks/bench_robustness.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# Autoencoders and VAEs (issue 14): one-class anomaly detection and reconstruction against PCA, linear probes, the VAE's
+# test NLL with k = 5,000, speed against a plain loop. About an hour from nothing; networks kept in runs/bench-autoencoders.
+bench-autoencoders: install
+	$(PY) benchmarks/bench_autoencoders.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# GANs (issue 15): classifier-FD of the minimax, non-saturating and feature-matching generators on MNIST and
+# Fashion-MNIST, the semi-supervised GAN with 100 labels, speed against a plain loop. Networks kept in runs/bench-gans.
+bench-gans: install
+	$(PY) benchmarks/bench_gans.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)

@@ -36,7 +36,7 @@ from paradigms.data import load_images  # noqa: E402
 from paradigms.engine import Trainer  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
 from runs import COMMON, Runs  # noqa: E402
-from sections import kept_sections, write_section  # noqa: E402
+from sections import run_sections  # noqa: E402
 
 BEGIN, END = "<!-- bench:autoencoders:begin -->", "<!-- bench:autoencoders:end -->"
 DATASETS = ("mnist", "fashion-mnist")
@@ -66,7 +66,7 @@ def section_anomaly(runs: Runs, data_dir, epochs: int, code: int) -> list[str]:
         for c, name in enumerate(data.classes):
             key = f"{ds}-oneclass-{c}"
             runs(key, "autoencoder", [f"classes=[{c}]", f"code={code}", "probe_n=0", f"train.epochs={epochs}"], 0,
-                 flags={"dataset": ds})
+                 metric=None, flags={"dataset": ds})
             ae = anomaly_run(runs.dir(key, 0))["auroc"]
             normal = data.train_y == c
             pca = auroc(pca_scores(flat(data.train_x[normal]), flat(data.test_x), code), (data.test_y != c).numpy())
@@ -290,45 +290,15 @@ def main() -> None:
                          "(../shared/datasets)")
     work = Path(args.work)
     runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: True)
-    kept_path = work / "sections.json"
-    parts = [p.strip() for p in args.sections.split(",") if p.strip()]
-    for part in parts:
-        t0 = time.monotonic()
-        if part == "1":
-            lines = section_anomaly(runs, args.data_dir, args.oneclass_epochs, args.oneclass_code)
-        elif part in ("2", "3"):
-            lines, results = section_reconstruction(runs)
-            if part == "3":
-                lines = section_probes(results)
-        elif part == "4":
-            lines = section_vae(runs, work, args.iwae_k)
-        elif part == "5":
-            lines = section_speed(args.data_dir, work, args.rounds, args.speed_steps)
-        else:
-            raise SystemExit(f"--sections: unknown section {part!r} (1, 2, 3, 4, 5)")
-        minutes = (time.monotonic() - t0) / 60
-        lines.append(f"This section took {minutes:.0f} minute{'s' if round(minutes) != 1 else ''} here "
-                     f"(`python benchmarks/bench_autoencoders.py --sections {part}`"
-                     + (", its runs recalled from section 2" if part == "3" else "") + ").")
-        kept = kept_sections(kept_path, Path(args.out), BEGIN, END)
-        kept[part] = lines + [""]
-        kept_path.write_text(json.dumps(kept, indent=1))
-        render(kept, args)
-        print(f"wrote section {part} into {args.out}", flush=True)
-    render(kept_sections(kept_path, Path(args.out), BEGIN, END), args)
-
-
-def render(kept: dict, args) -> None:
-    out = [BEGIN, "## Autoencoders and variational autoencoders (issue 14)", "",
-           "Command: `make bench-autoencoders` (`python benchmarks/bench_autoencoders.py --data-dir ../shared/datasets`); "
-           f"networks are kept in `{args.work}`.", ""]
-    for key in sorted(kept):
-        out += kept[key]
-    missing = [s for s in ("1", "2", "3", "4", "5") if s not in kept]
-    if missing:
-        out.append(f"Sections not run yet: {', '.join(missing)}.")
-    out.append(END)
-    write_section(Path(args.out), BEGIN, END, "\n".join(out) + "\n")
+    parts = {"1": lambda: section_anomaly(runs, args.data_dir, args.oneclass_epochs, args.oneclass_code),
+             "2": lambda: section_reconstruction(runs)[0], "3": lambda: section_probes(section_reconstruction(runs)[1]),
+             "4": lambda: section_vae(runs, work, args.iwae_k),
+             "5": lambda: section_speed(args.data_dir, work, args.rounds, args.speed_steps)}
+    header = ["## Autoencoders and variational autoencoders (issue 14)", "",
+              "Command: `make bench-autoencoders` (`python benchmarks/bench_autoencoders.py --data-dir "
+              f"../shared/datasets`); networks are kept in `{args.work}`.", ""]
+    run_sections(parts, [p.strip() for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END,
+                 header, command=lambda part: f"--sections {part}" + (" (its runs are section 2's)" if part == "3" else ""))
 
 
 if __name__ == "__main__":

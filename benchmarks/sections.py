@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 HEADER = "# Benchmarks\n\nEvery number here was printed by the command given beside it.\n\n"
@@ -40,3 +41,40 @@ def kept_sections(kept_path: Path, out: Path, begin: str, end: str) -> dict[str,
         if part is not None:
             kept[part].append(line)
     return kept
+
+
+def run_sections(parts: dict, wanted: list[str], work: Path, out: Path, begin: str, end: str, header: list[str],
+                 command=lambda part: f"--sections {part}", footer: tuple[str, ...] = ()) -> None:
+    """Run each wanted part (``parts[name]()`` returns its lines), time it, keep its lines in ``work``/sections.json
+    and write the whole sectioned block into ``out`` after each part: ``header``, the kept parts in name order, the
+    parts not run yet, ``footer``. ``command(part)`` gives the arguments that reproduce a part."""
+    import time
+
+    script = Path(sys.argv[0]).name
+    kept_path = work / "sections.json"
+    for part in wanted:
+        if part not in parts:
+            raise SystemExit(f"--sections: unknown section {part!r} ({', '.join(parts)})")
+        t0 = time.monotonic()
+        lines = parts[part]()
+        minutes = (time.monotonic() - t0) / 60
+        lines.append(f"This section took {minutes:.0f} minute{'s' if round(minutes) != 1 else ''} here "
+                     f"(`python benchmarks/{script} {command(part)}`).")
+        kept = kept_sections(kept_path, out, begin, end)
+        kept[part] = lines + [""]
+        work.mkdir(parents=True, exist_ok=True)
+        kept_path.write_text(json.dumps(kept, indent=1))
+        render_sections(kept, parts, out, begin, end, header, footer)
+        print(f"wrote section {part} into {out}", flush=True)
+    render_sections(kept_sections(kept_path, out, begin, end), parts, out, begin, end, header, footer)
+
+
+def render_sections(kept: dict, parts, out: Path, begin: str, end: str, header: list[str], footer=()) -> None:
+    lines = [begin, *header]
+    for key in sorted(kept):
+        lines += kept[key]
+    missing = [s for s in parts if s not in kept]
+    if missing:
+        lines.append(f"Sections not run yet: {', '.join(missing)}.")
+    lines += [*footer, end]
+    write_section(out, begin, end, "\n".join(lines) + "\n")

@@ -7,8 +7,8 @@ a semi-supervised discriminator is a classifier that ``paradigms.load``, ``attac
     dcgan (Radford et al. 2016), images whose sides divide by 4; w = ``width``:
       G: z -> Linear -> BN -> ReLU -> (4w, H/4, W/4) -> ConvT(4w->2w, /2) -> BN -> ReLU -> ConvT(2w->C, /2) -> sigmoid
       D: x -> Conv(C->2w, /2) -> LeakyReLU -> Conv(2w->4w, /2) -> BN -> LeakyReLU -> flatten (features) -> Linear -> 1
-    mlp (Goodfellow et al. 2014 on MNIST; Salimans et al. 2016 section 5):
-      G: z -> [Linear -> act (-> BN)] x len(hidden) -> Linear -> sigmoid -> (C, H, W)
+    mlp (Goodfellow et al. 2014 on MNIST; Salimans et al. 2016 section 5), pixels in [0, 1] as in the papers:
+      G: z -> [Linear -> act (-> BN)] x len(hidden) -> Linear -> sigmoid (or softplus) -> (C, H, W)
       D: x -> [noise -> Linear -> act (-> dropout)] x len(hidden) (features) -> noise -> Linear -> outputs
 """
 
@@ -61,14 +61,15 @@ class DCGANGenerator(nn.Module):
 
 class MLPGenerator(nn.Module):
     def __init__(self, latent: int, out_shape: tuple[int, int, int], hidden: list[int] = (1200, 1200),
-                 activation: str = "relu", batchnorm: bool = False):
+                 activation: str = "relu", batchnorm: bool = False, output: str = "sigmoid"):
         super().__init__()
         self.latent, self.out_shape = latent, tuple(out_shape)
         dims, layers = [latent, *hidden], []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), ACT[activation](), *([nn.BatchNorm1d(b)] if batchnorm else [])]
-        self.net = nn.Sequential(*layers, nn.Linear(dims[-1], math.prod(out_shape)), nn.Sigmoid(),
-                                 nn.Unflatten(1, tuple(out_shape)))                    # (N, C, H, W) in [0, 1]
+        last = nn.Sigmoid() if output == "sigmoid" else nn.Softplus()   # softplus: >= 0, unbounded above
+        self.net = nn.Sequential(*layers, nn.Linear(dims[-1], math.prod(out_shape)), last,
+                                 nn.Unflatten(1, tuple(out_shape)))                    # (N, C, H, W)
 
     def forward(self, z):
         return self.net(z)
@@ -101,12 +102,15 @@ class DCGANDiscriminator(Classifier):
 class MLPDiscriminator(Classifier):
     def __init__(self, in_shape: tuple[int, int, int], outputs: int = 1, hidden: list[int] = (240, 240),
                  activation: str = "leaky_relu", dropout: float = 0.0, input_noise: float = 0.0,
-                 hidden_noise: float = 0.0, minibatch_kernels: int = 0, kernel_dim: int = 5):
+                 hidden_noise: float = 0.0, minibatch_kernels: int = 0, kernel_dim: int = 5, weight_norm: bool = False):
         c = in_shape[0]
+        norm = nn.utils.parametrizations.weight_norm if weight_norm else (lambda m: m)   # w = g v / ||v|| (Salimans)
         dims, blocks = [math.prod(in_shape), *hidden], [nn.Flatten()]
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
             noise = input_noise if i == 0 else hidden_noise
-            blocks.append(nn.Sequential(*([GaussianNoise(noise)] if noise else []), nn.Linear(a, b), ACT[activation](),
-                                        *([nn.Dropout(dropout)] if dropout else [])))
-        super().__init__(blocks, dims[-1], outputs, in_shape, [0.5] * c, [0.5] * c)
+            blocks.append(nn.Sequential(*([GaussianNoise(noise)] if noise else []), norm(nn.Linear(a, b)),
+                                        ACT[activation](), *([nn.Dropout(dropout)] if dropout else [])))
+        super().__init__(blocks, dims[-1], outputs, in_shape, [0.0] * c, [1.0] * c)   # [0, 1] pixels, as the papers
         self.head = discriminator_head(dims[-1], outputs, minibatch_kernels, kernel_dim, hidden_noise)
+        if weight_norm:
+            self.head[-1] = norm(self.head[-1])

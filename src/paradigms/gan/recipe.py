@@ -81,7 +81,7 @@ class GAN(ImageRecipe):
         if name == "full":  # DCGAN at the paper's width, 25 epochs on 32x32 or 28x28 images
             return {"arch": "dcgan", "width": 64, "train": {"epochs": 25, "batch_size": 128}}
         if dataset in ("mnist", "fashion-mnist"):
-            return {"arch": "dcgan", "width": 16, "train": {"epochs": 5, "batch_size": 64}}
+            return {"arch": "dcgan", "width": 32, "train": {"epochs": 5, "batch_size": 64}}
         if dataset == "cifar10":
             return {"arch": "dcgan", "width": 32, "train": {"epochs": 10, "batch_size": 64}}
         return {"arch": "dcgan", "width": 16, "fd_n": 1000, "train": {"epochs": 100, "batch_size": 64}}
@@ -203,7 +203,7 @@ class GAN(ImageRecipe):
         """n images G(z), z ~ N(0, I) (or the given z), generator in eval mode, pixels in [0, 1]."""
         self.G.eval()
         z = self.z(n) if z is None else z
-        return torch.cat([self.G(z[i:i + 1000]).float() for i in range(0, len(z), 1000)])
+        return torch.cat([self.G(z[i:i + 1000]).float() for i in range(0, len(z), 1000)]).clamp_(0, 1)
 
     def fd_net(self):
         """The classifier-FD's classifier (``fd_classifier``) and the test set's features, computed once."""

@@ -41,6 +41,7 @@ class SemiGANConfig(GANConfig):
     hidden_d: list[int] = Field([1000, 500, 250, 250, 250], description="mlp: the discriminator's hidden sizes")
     input_noise: float = Field(0.3, ge=0, description="mlp: std of the Gaussian noise on D's input")
     hidden_noise: float = Field(0.5, ge=0, description="mlp: std of the Gaussian noise on D's hidden layers")
+    weight_norm: bool = Field(True, description="mlp: weight normalisation of D's layers (the paper's)")
     feature_matching: bool = Field(True, description="the generator matches D's last hidden layer (the paper's "
                                    "semi-supervised setting); false: the non-saturating loss")
     labels: int = Field(100, ge=1, description="labelled training images, the same number of each class")
@@ -82,10 +83,10 @@ class SemiGAN(GAN):
         if cfg.arch == "dcgan":
             g, _ = super().build_players()
             return g, DCGANDiscriminator(shape, self.outputs(), cfg.width, cfg.minibatch_kernels, cfg.minibatch_dim)
-        g = MLPGenerator(cfg.latent, shape, cfg.hidden_g, activation="softplus", batchnorm=True)
+        g = MLPGenerator(cfg.latent, shape, cfg.hidden_g, activation="softplus", batchnorm=True, output="softplus")
         d = MLPDiscriminator(shape, self.outputs(), cfg.hidden_d, activation="relu", input_noise=cfg.input_noise,
                              hidden_noise=cfg.hidden_noise, minibatch_kernels=cfg.minibatch_kernels,
-                             kernel_dim=cfg.minibatch_dim)
+                             kernel_dim=cfg.minibatch_dim, weight_norm=cfg.weight_norm)
         return g, d
 
     @property
@@ -158,7 +159,7 @@ class SemiGAN(GAN):
         cfg = self.cfg
         return {"kind": "classifier", "input_shape": list(self.in_shape), "classes": [str(c) for c in self.classes],
                 "gan": {k: getattr(cfg, k) for k in ("arch", "width", "hidden_d", "input_noise", "hidden_noise",
-                                                      "minibatch_kernels", "minibatch_dim")}}
+                                                      "minibatch_kernels", "minibatch_dim", "weight_norm")}}
 
     @classmethod
     def build_network(cls, card: dict):
@@ -167,4 +168,4 @@ class SemiGAN(GAN):
             return DCGANDiscriminator(shape, k, g["width"], g["minibatch_kernels"], g["minibatch_dim"])
         return MLPDiscriminator(shape, k, g["hidden_d"], activation="relu", input_noise=g["input_noise"],
                                 hidden_noise=g["hidden_noise"], minibatch_kernels=g["minibatch_kernels"],
-                                kernel_dim=g["minibatch_dim"])
+                                kernel_dim=g["minibatch_dim"], weight_norm=g["weight_norm"])
