@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -33,12 +32,12 @@ import torch  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
-from paradigms.engine import Trainer  # noqa: E402
 from paradigms.engine.report import grid_figure, save_figure  # noqa: E402
 from paradigms.engine.runlog import read_metrics  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
 from runs import COMMON, Runs  # noqa: E402
 from sections import run_sections  # noqa: E402
+from speed import engine_rate, require_data  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- bench:gans:begin -->", "<!-- bench:gans:end -->"
@@ -162,17 +161,6 @@ def plain_loop(cfg, data, steps: int) -> float:
     return steps / (time.perf_counter() - t)
 
 
-def engine_loop(cfg, steps: int, work: Path, k: int) -> float:
-    run_cfg = cfg.model_copy(update={"train_size": steps * cfg.train.batch_size,
-                                     "train": cfg.train.model_copy(update={"epochs": 1, "eval_every": 0})})
-    run_dir = work / f"speed-gan-{k}"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    trainer = Trainer(run_cfg, run_dir, progress=False)
-    trainer.fit()
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return trainer.stats["steps"] / trainer.stats["train_s"]
-
-
 def step_flops(cfg, data) -> float:
     """FLOPs of one D step and one G step (forward and backward), as the recipe does them."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -190,24 +178,26 @@ def step_flops(cfg, data) -> float:
     return float(fc.get_total_flops())
 
 
-def section_speed(data_dir, work: Path, steps: int, rounds: int) -> list[str]:
+def section_speed(data_dir, work: Path, epochs: int, rounds: int) -> list[str]:
     from bench_supervised import matmul_peak
 
     peak = matmul_peak()
     data = load_images("mnist", data_dir)
     cls = recipes.get("gan")
     cfg = cls.prepare(configlib.resolve(cls, "quick", None, COMMON, {"dataset": "mnist", "data_dir": data_dir}))
+    steps = epochs * (len(data.train_y) // cfg.train.batch_size)
     plain_loop(cfg, data, 3)  # warm-up
     plain, ours = [], []
     for k in range(rounds):
         plain.append(plain_loop(cfg, data, steps))
-        ours.append(engine_loop(cfg, steps, work, k))
+        ours.append(engine_rate(cfg, epochs, work, f"gan-{k}")[1])
     flops = step_flops(cfg, data)
     r = {"plain": max(plain), "ours": max(ours), "ratio": max(ours) / max(plain), "gflops": flops * max(ours) / 1e9}
     print(json.dumps(r), flush=True)
     return ["### 3. Training speed against a plain PyTorch loop", "",
             f"MNIST, the gan recipe's quick preset (DCGAN width {cfg.width}, batch {cfg.train.batch_size}, k = 1: one "
-            f"discriminator and one generator step per step); {steps} steps each, {rounds} alternated rounds, best "
+            f"discriminator and one generator step per step); {steps} steps ({epochs} epoch{'s' if epochs > 1 else ''}) "
+            f"each, {rounds} alternated rounds, best "
             f"round; the same process, {torch.get_num_threads()} torch threads; float32 matmul peak {peak:.0f} GFLOP/s "
             f"in this run.", "",
             "| plain loop steps/s | paradigms steps/s | ratio | achieved GFLOP/s | share of matmul peak |",
@@ -225,17 +215,15 @@ def main() -> None:
     ap.add_argument("--work", default="runs/bench-gans")
     ap.add_argument("--sections", default="1,2,3")
     ap.add_argument("--fd-n", type=int, default=10_000, help="section 1: samples and test images of the classifier-FD")
-    ap.add_argument("--speed-steps", type=int, default=200)
+    ap.add_argument("--speed-epochs", type=int, default=1, help="section 3: epochs per measurement")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    if not (args.data_dir and Path(args.data_dir, "mnist").is_dir()):
-        raise SystemExit(f"--data-dir {args.data_dir!r} has no mnist/: give the shared datasets folder "
-                         "(../shared/datasets)")
+    require_data(args.data_dir)
     work = Path(args.work)
     runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: True)
     parts = {"1": lambda: section_fd(runs, args.fd_n), "2": lambda: section_semi(runs),
-             "3": lambda: section_speed(args.data_dir, work, args.speed_steps, args.rounds)}
+             "3": lambda: section_speed(args.data_dir, work, args.speed_epochs, args.rounds)}
     header = ["## GANs (issue 15)", "", "Command: `make bench-gans` (`python benchmarks/bench_gans.py --data-dir "
               f"../shared/datasets`); networks are kept in `{args.work}`.", ""]
     footer = ("Section 4 of the issue (the full presets and CIFAR-10 DCGAN samples on a GPU) needs a GPU: this task "

@@ -212,6 +212,14 @@ def test_config_layers_and_errors(tmp_path):
         config(sets=["optim.lr=-1"])
     with pytest.raises(UserError, match="expected key=value"):
         config(sets=["optim.lr"])
+    # one key of a section whose defaults are the recipe's own (the VAE's Adam, a GAN's optimisers): the rest stay
+    vae = config("vae", ["optim.lr=0.005"])
+    assert (vae.optim.name, vae.optim.lr, vae.optim.weight_decay, vae.optim.schedule) == ("adam", 0.005, 0.0, "constant")
+    gan = config("gan", ["optim_d.lr=0.01", "optim_g.betas=[0.0, 0.9]"])
+    assert (gan.optim_d.name, gan.optim_d.lr, gan.optim_d.betas) == ("adam", 0.01, (0.5, 0.999))
+    assert (gan.optim_g.name, gan.optim_g.lr, gan.optim_g.betas) == ("adam", 2e-4, (0.0, 0.9))
+    ae = config("autoencoder", ["model.width=3"])
+    assert (ae.model.name, ae.model.hidden, ae.model.width) == ("mlp", [256, 128], 3)
 
 
 # -- the Python API: a user's own recipe on their own module runs in the same engine ----------------

@@ -190,7 +190,11 @@ def resolve(
     dataset = top.get("dataset", recipe.Config.model_fields["dataset"].default)
     if preset not in ("quick", "full", "none"):
         raise UserError(f"unknown preset {preset!r}; valid: quick, full, none")
-    layers = {"recipe": recipe.name, "preset": preset, "dataset": dataset}
+    # a recipe's own defaults for its sections (the VAE's Adam, a GAN's two optimisers): a --set of one key in
+    # such a section keeps its other keys, rather than the section class's defaults
+    sections = {name: f.default.model_dump(mode="json") for name, f in recipe.Config.model_fields.items()
+                if isinstance(f.default, BaseModel)}
+    layers = merge(sections, {"recipe": recipe.name, "preset": preset, "dataset": dataset})
     if preset != "none":
         layers = merge(layers, recipe.preset(preset, dataset))
     return validate(recipe.Config, merge(layers, top))

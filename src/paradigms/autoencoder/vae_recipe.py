@@ -58,8 +58,9 @@ class VAE(ImageRecipe):
         if name == "full":  # the IWAE paper's one-stochastic-layer architecture, 784-200-200-50, Bernoulli
             return {"model": {"name": "mlp", "hidden": [200, 200], "activation": "tanh"}, "code": 50,
                     "train": {"epochs": 3280, "batch_size": 20, "eval_every": 0}, "iwae_n": None}
-        if dataset in ("mnist", "fashion-mnist"):
-            return {"code": 50, "train": {"epochs": 10, "batch_size": 100, "eval_every": 0}}
+        if dataset in ("mnist", "fashion-mnist"):  # <= 95 nats on 2 cores in minutes: wider ReLU layers, cosine decay
+            return {"model": {"hidden": [512, 256], "activation": "relu"}, "code": 32, "optim": {"schedule": "cosine"},
+                    "train": {"epochs": 40, "batch_size": 100, "eval_every": 0}}
         return {"train": {"epochs": 50, "batch_size": 64, "eval_every": 0}}
 
     def __init__(self, cfg: VAEConfig, ctx):
