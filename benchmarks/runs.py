@@ -51,7 +51,7 @@ def fingerprint(cfg) -> str:
 
 
 class Runs:
-    """``runs(key, recipe, sets, seed)`` trains a run (quick preset + ``sets``) or recalls its result."""
+    """``runs(key, recipe, sets, seed)`` trains a run (quick preset, or ``preset``, + ``sets``) or recalls its result."""
 
     def __init__(self, work: Path, flags: dict, keep=lambda key: False):
         self.work, self.flags, self.keep = Path(work), flags, keep
@@ -67,13 +67,13 @@ class Runs:
                     self.done[row["key"]] = row
 
     def __call__(self, key: str, recipe: str, sets: list[str], seed: int, source: Path | None = None,
-                 metric: str | None = "test/acc", flags: dict | None = None, train: bool = True):
+                 metric: str | None = "test/acc", flags: dict | None = None, train: bool = True, preset: str = "quick"):
         """The run's ``metric`` (None: all its metrics, a dict); trained first unless already done
         (``train=False``: None if not done)."""
         key = f"{key}-s{seed}"
         flags = {**self.flags, **(flags or {}), "seed": seed, **({"source": str(source)} if source else {})}
         cls = recipes.get(recipe)
-        cfg = cls.prepare(configlib.resolve(cls, "quick", None, [*COMMON, *sets], flags))
+        cfg = cls.prepare(configlib.resolve(cls, preset, None, [*COMMON, *sets], flags))
         fp = fingerprint(cfg)
         row = self.done.get(key)
         if row and row.get("config", fp) == fp and (metric is None or metric in row["metrics"]):

@@ -63,7 +63,9 @@ def test_eps_zero_is_the_clean_accuracy_and_accuracy_falls_with_eps(run, batch):
     assert torch.equal(pgd(net, x, y, 0.0, 0.01, 5), x) and torch.equal(fgsm(net, x, y, 0.0), x)
     accs = [accuracy(net, pgd(net, x, y, e, 2.5 * e / 10 if e else 0.01, 10), y) for e in (0.0, 0.05, 0.1, 0.2, 0.3)]
     assert accs[0] == clean
-    assert all(a >= b for a, b in zip(accs, accs[1:])) and accs[-1] < 0.1, accs
+    slack = 3 / len(y)  # PGD's random start: past the point where almost nothing is left, a few images either way
+    assert all(a >= b - slack for a, b in zip(accs, accs[1:])) and accs[-1] < 0.1, accs
+    assert accs[0] > accs[1] > accs[2] > accs[3], accs  # while accuracy is left, strictly
     for e in (0.05, 0.1, 0.2):  # many projected steps are at least as strong as one
         assert accuracy(net, pgd(net, x, y, e, 2.5 * e / 20, 20), y) <= accuracy(net, fgsm(net, x, y, e), y)
 

@@ -98,7 +98,10 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None
     norm = None
     if grad_clip is not None or measure:
         params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip is not None else math.inf)
+        if grad_clip is None:  # measured only: no pass multiplying every gradient by 1
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        else:
+            norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
     opt.step()
     return norm
 

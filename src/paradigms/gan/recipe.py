@@ -189,10 +189,13 @@ class GAN(ImageRecipe):
         won = bool(d_real > 0.99) and bool(d_fake < 0.01)
         self.won_since = (self.won_since if self.won_since is not None else step) if won else None
         if won and step - self.won_since + 1 >= limit:
+            cfg = self.cfg
+            tries = [*(["loss=non-saturating"] if cfg.loss == "minimax" and not cfg.feature_matching else []),
+                     *(["label_smoothing=0.1"] if not cfg.label_smoothing else []), f"optim_d.lr below {cfg.optim_d.lr:g}",
+                     *(["k=1"] if cfg.k > 1 else [])]
             raise Diverged(f"the discriminator has won outright since step {self.won_since} (D(x) = {float(d_real):.3f}, "
                            f"D(G(z)) = {float(d_fake):.4f}, {limit} steps in a row: diverge_steps): the generator gets "
-                           f"no useful gradient; try loss=non-saturating, label_smoothing=0.1, a lower optim_d.lr or "
-                           f"k=1", self.won_since)
+                           f"no useful gradient; try {', '.join(tries)}", self.won_since)
 
     def trouble_since(self) -> int | None:
         return self.won_since
@@ -253,7 +256,8 @@ class GAN(ImageRecipe):
         return logits.float().squeeze(1)
 
     def end_epoch(self, epoch: int) -> str | None:
-        self.progress.append((epoch, self.sample(PROGRESS_SAMPLES, self.fixed_z[:PROGRESS_SAMPLES]).cpu()))
+        if self.trains_generator:                                      # the fixed noise's samples, for the progress figure
+            self.progress.append((epoch, self.sample(PROGRESS_SAMPLES, self.fixed_z[:PROGRESS_SAMPLES]).cpu()))
         return None
 
     def extra_state(self) -> dict:
