@@ -151,7 +151,7 @@ def section_semi_full(runs: Runs, epochs: int) -> list[str]:
             "| the paper (Salimans et al.) | 0.93% | |", "",
             f"Goal (the issue): `full` preset <= 1.5% error: {verdict}"
             + ("." if not sets else f" at {epochs} epochs (the whole 300 would take about {s * 300 / epochs / 3600:.0f} "
-                                   f"hours on this machine).")]
+                                   f"hours on this machine)."), ""]
 
 
 def plain_loop(cfg, data, steps: int) -> float:
