@@ -99,7 +99,7 @@ def section_reconstruction(runs: Runs) -> tuple[list[str], dict]:
             for code in CODES:
                 m = runs(f"{ds}-{enc}-code{code}", "autoencoder", [f"code={code}", *sets], 0, metric=None,
                          flags={"dataset": ds})
-                results[ds, enc, code] = {**m, "s": runs.done[f"{ds}-{enc}-code{code}-s0"]["s"]}
+                results[ds, enc, code] = {**m, "s": runs.seconds(f"{ds}-{enc}-code{code}")}
                 print(json.dumps({"reconstruction": [ds, enc, code], **{k: round(v, 5) for k, v in m.items()}}),
                       flush=True)
     lines = ["### 2. Dimensionality reduction: test reconstruction error against PCA", "",

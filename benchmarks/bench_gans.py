@@ -62,7 +62,7 @@ def section_fd(runs: Runs, fd_n: int) -> list[str]:
             # diverge_steps=0: every objective gets the whole budget (the minimax one would stop where D wins outright)
             m = runs(k, "gan", [*sets, f"fd_classifier={clf}", f"fd_n={fd_n}", "train.figures=true", "diverge_steps=0"],
                      0, metric=None, flags={"dataset": ds})
-            table[ds, loss] = {**m, "s": runs.done[f"{k}-s0"]["s"]}
+            table[ds, loss] = {**m, "s": runs.seconds(k)}
             rows = [r for r in read_metrics(runs.dir(k, 0)) if r["split"] == "train" and "g_grad_norm" in r]
             grads[loss] = ([r["step"] for r in rows], [r["g_grad_norm"] for r in rows])
             gan = load_trained(runs.dir(k, 0), "cpu")
@@ -112,7 +112,7 @@ def section_semi(runs: Runs) -> list[str]:
                        ("the same discriminator, the 100 labels alone", ["unsupervised_weight=0"])):
         m = runs(f"semi-mnist-{'alone' if sets else 'gan'}", "semi-gan", sets, 0, metric=None,
                  flags={"dataset": "mnist"})
-        res[name] = {**m, "s": runs.done[f"semi-mnist-{'alone' if sets else 'gan'}-s0"]["s"]}
+        res[name] = {**m, "s": runs.seconds(f"semi-mnist-{'alone' if sets else 'gan'}")}
         print(json.dumps({"semi": name, **{k: round(v, 4) for k, v in m.items()}}), flush=True)
     cfg = configlib.resolve(recipes.get("semi-gan"), "quick", None, [], {"dataset": "mnist"})
     gan = res["semi-supervised GAN (feature matching)"]["test/error"]
@@ -137,7 +137,7 @@ def section_semi_full(runs: Runs, epochs: int) -> list[str]:
     cfg = configlib.resolve(recipes.get("semi-gan"), "full", None, [], {"dataset": "mnist"})
     sets = [] if epochs == cfg.train.epochs else [f"train.epochs={epochs}"]
     m = runs(f"semi-mnist-full-{epochs}", "semi-gan", sets, 0, metric=None, flags={"dataset": "mnist"}, preset="full")
-    s = runs.done[f"semi-mnist-full-{epochs}-s0"]["s"]
+    s = runs.seconds(f"semi-mnist-full-{epochs}")
     print(json.dumps({"semi-full": epochs, **{k: round(v, 4) for k, v in m.items()}}), flush=True)
     verdict = "met" if m["test/error"] <= 0.015 else "NOT met"
     command = "paradigms run semi-gan --dataset mnist --preset full" + "".join(f" --set {x}" for x in sets)

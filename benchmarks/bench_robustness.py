@@ -69,7 +69,7 @@ def section_goodfellow(runs: Runs, data_dir, seeds: int) -> list[str]:
             adv = batched(lambda a, b: fgsm(net, a, b, 0.25), x, y, 500)
             row["clean_err"].append(1 - accuracy(net, x, y))
             row["fgsm_err"].append(1 - accuracy(net, adv, y))
-            row["train_s"].append(runs.done[f"{key}-s{seed}"]["s"])
+            row["train_s"].append(runs.seconds(key, seed))
         rows.append(row)
         print(json.dumps({"goodfellow": row}), flush=True)
     lines = ["### 1. FGSM-mix training on MNIST (Goodfellow et al. 2015)", "",
@@ -109,7 +109,7 @@ def section_madry(runs: Runs, data_dir, n_pgd40: int, n_pgd100: int) -> list[str
         adv100 = batched(lambda a, b: pgd(net, a, b, 0.3, 0.01, 100, restarts=10), x[:n_pgd100], y[:n_pgd100], 500)
         stopped = (runs.dir(key, 0) / "notes" / "stopped.txt")
         row = {"title": title, "clean": accuracy(net, x, y), "pgd40": accuracy(net, adv40, y[:n_pgd40]),
-               "pgd100": accuracy(net, adv100, y[:n_pgd100]), "train_s": runs.done[f"{key}-s0"]["s"],
+               "pgd100": accuracy(net, adv100, y[:n_pgd100]), "train_s": runs.seconds(key),
                "pgd40_s": s40, "stopped": stopped.read_text().strip() if stopped.is_file() else None}
         rows.append(row)
         print(json.dumps({"madry": row}), flush=True)

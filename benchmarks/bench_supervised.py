@@ -30,6 +30,7 @@ from paradigms import recipes
 from paradigms.engine import Trainer
 from paradigms.engine.runlog import read_metrics
 from sections import write_section
+from speed import engine_rate
 
 TARGETS = {"digits": 0.97, "mnist": 0.99, "cifar10": 0.75}
 BEGIN, END = "<!-- bench:supervised:begin -->", "<!-- bench:supervised:end -->"
@@ -92,16 +93,6 @@ def plain_loop(cfg, data, steps: int) -> float:
     return steps * b / (time.perf_counter() - t)
 
 
-def engine_loop(cfg, steps: int, workdir: Path, k: int) -> float:
-    """The engine running the recipe for one epoch of ``steps`` steps (logging, NaN checks and the
-    epoch's checkpoint included); images/s."""
-    n = steps * cfg.train.batch_size
-    run_cfg = cfg.model_copy(update={"train_size": n, "train": cfg.train.model_copy(update={"epochs": 1, "eval_every": 0})})
-    trainer = Trainer(run_cfg, workdir / f"thr-{cfg.dataset}-{k}", progress=False)
-    trainer.fit()
-    return trainer.stats["steps"] * cfg.train.batch_size / trainer.stats["train_s"]
-
-
 def step_flops(cfg, data) -> float:
     from paradigms.nets import build_net
 
@@ -124,7 +115,8 @@ def throughput(dataset: str, data_dir: str | None, workdir: Path, steps: int, ro
     plain_loop(cfg, data, 3)  # warm-up
     for k in range(rounds):
         plain.append(plain_loop(cfg, data, steps))
-        ours.append(engine_loop(cfg, steps, workdir, k))
+        one_epoch = cfg.model_copy(update={"train_size": steps * cfg.train.batch_size})  # of ``steps`` steps
+        ours.append(engine_rate(one_epoch, 1, workdir, f"thr-{cfg.dataset}-{k}")[1] * cfg.train.batch_size)
     best_plain, best_ours = max(plain), max(ours)
     flops = step_flops(cfg, data)
     return {"dataset": dataset, "model": f"{cfg.model.name} (width {cfg.model.width})", "batch": cfg.train.batch_size,

@@ -105,6 +105,10 @@ class Runs:
             shutil.rmtree(run_dir, ignore_errors=True)
         return metrics if metric is None else metrics[metric]
 
+    def seconds(self, key: str, seed: int = 0) -> float:
+        """The training time of a run trained or recalled (``key`` without its seed)."""
+        return self.done[f"{key}-s{seed}"]["s"]
+
     def dir(self, key: str, seed: int | None = None) -> Path:
         return self.work / (key if seed is None else f"{key}-s{seed}")
 

@@ -195,7 +195,7 @@ def test_a_semi_supervised_gan_learns_from_few_labels_and_its_discriminator_is_a
     import paradigms
     from paradigms.engine import Trainer
 
-    from .test_cli import run_cli
+    from .test_cli import error_line, run_cli
 
     final = Trainer(config("semi-gan", ["train.epochs=8"]), tmp_path / "semi", progress=False).fit()
     assert final["test/error"] == pytest.approx(1 - final["test/acc"]) and final["test/acc"] > 0.6
@@ -209,8 +209,6 @@ def test_a_semi_supervised_gan_learns_from_few_labels_and_its_discriminator_is_a
     assert "g" not in alone.recipe.optimizers and len(alone.recipe.lab_y) == 50
     assert torch.bincount(alone.recipe.lab_y).tolist() == [5] * 10       # labels / K of each class
     alone.fit()
-    from .test_cli import error_line
-
     assert "trained no generator" in error_line(capsys, "sample", str(tmp_path / "alone"))
 
 
