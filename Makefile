@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans clean
+	bench-autoencoders bench-gans bench-language clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -96,3 +96,8 @@ bench-autoencoders: install
 # Fashion-MNIST, the semi-supervised GAN with 100 labels, speed against a plain loop. Networks kept in runs/bench-gans.
 bench-gans: install
 	$(PY) benchmarks/bench_gans.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# Language models (issue 16): our GPT beside nanoGPT itself (../shared/peers/nanoGPT, same run), BERT's masked tokens
+# and the speaker task against MiniLM and scratch, general -> specialised GPT fine-tuning, MiniLM parity.
+bench-language: install
+	$(PY) benchmarks/bench_language.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)

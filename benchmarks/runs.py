@@ -24,7 +24,8 @@ COMMON = ["train.eval_every=0", "train.figures=false"]
 # config fields added after the kept runs (dotted for nested ones), with the default that reproduces what
 # those runs did
 ADDED_LATER = {"val_size": None, "train.grad_clip": None, "optim.betas": [0.9, 0.999], "optim.eps": 1e-8,
-               "adversarial": AdversarialConfig().model_dump(mode="json")}
+               "adversarial": AdversarialConfig().model_dump(mode="json"), "optim.min_lr": 0.0, "optim_d.min_lr": 0.0,
+               "optim_g.min_lr": 0.0, "virtual_batchnorm": 0}
 
 
 def mean(xs) -> float:

@@ -254,3 +254,32 @@ def test_a_gan_trains_with_ddp_over_two_processes(tmp_path):
     again = evaluate_run(out, "cpu")
     assert again["test/d_real"] == pytest.approx(final["test/d_real"], abs=1e-6)
     assert again["test/d_fake"] == pytest.approx(final["test/d_fake"], abs=1e-6)
+
+
+def test_virtual_batch_norm_makes_each_sample_independent_of_its_batch(tmp_path):
+    from paradigms.engine import Trainer
+    from paradigms.gan.models import DCGANGenerator, VirtualBatchNorm
+
+    torch.manual_seed(0)
+    for g in (DCGANGenerator(8, (1, 8, 8), width=4, virtual_bn=16), DCGANGenerator(8, (1, 8, 8), width=4)):
+        g.train()
+        z = torch.randn(3, 8)
+        other = torch.cat([z[:1], torch.randn(2, 8)])
+        same = torch.allclose(g(z)[0], g(other)[0], atol=1e-6)
+        assert same == any(isinstance(m, VirtualBatchNorm) for m in g.modules())   # batch norm: the batch matters
+    vbn = VirtualBatchNorm(3, n_ref=4)
+    x = torch.randn(6, 3, 5, 5)
+    y = vbn(x)
+    ref = x[:4]
+    mu, var = ref.mean((0, 2, 3), keepdim=True), ref.var((0, 2, 3), unbiased=False, keepdim=True)
+    assert torch.allclose(y[:4], (ref - mu) / (var + 1e-5).sqrt(), atol=1e-5)          # the reference: its own stats
+    own = x[4:5]
+    m = (4 * mu + own.mean((2, 3), keepdim=True)) / 5
+    s = (4 * ref.pow(2).mean((0, 2, 3), keepdim=True) + own.pow(2).mean((2, 3), keepdim=True)) / 5
+    assert torch.allclose(y[4:5], (own - m) / (s - m**2 + 1e-5).sqrt(), atol=1e-5)    # Salimans et al.'s mixture
+    trainer = Trainer(config("gan", ["train.epochs=1", "virtual_batchnorm=32"]), tmp_path / "vbn", progress=False)
+    trainer.fit()                                                                      # the recipe trains with it
+    from paradigms.engine import checkpoint as ckpt
+
+    weights = ckpt.module_weights(tmp_path / "vbn" / "checkpoints", "generator")
+    assert weights["net.z_ref"].shape == (32, trainer.cfg.latent)                      # the reference batch is kept

@@ -48,7 +48,9 @@ def test_padding_is_invisible_to_the_real_tokens(causal):
 
 def test_the_output_layer_is_tied_to_the_token_embeddings_and_gpt2_init():
     m = net()
-    assert m.head.weight is m.wte.weight
+    h = m.hidden(torch.randint(0, 50, (2, 5)))
+    assert torch.allclose(m.logits(h), h @ m.wte.weight.T)              # the output layer is E_tok itself
+    assert "head.weight" not in m.state_dict()                          # stored once
     assert m.num_params() == sum(p.numel() for p in m.parameters())
     assert abs(float(m.blocks[0].attn.proj.weight.detach().std()) - 0.02 / 2) < 0.003   # 0.02 / sqrt(2 L), L = 2
 

@@ -123,27 +123,47 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder")]) -> Non
 
 
 def sample(
-    run_dir: Annotated[Path, typer.Argument(help="a run folder of a generative recipe (vae, ...)")],
-    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="how many samples")] = 64,
+    run_dir: Annotated[Path, typer.Argument(help="a run folder of a generative recipe (gpt, vae, gan, ...)")],
+    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="how many samples (images)")] = 64,
     seed: Annotated[int, typer.Option(help="random seed of the samples")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="the PNG to write (default RUN_DIR/samples-seedS.png, "
                                                     "RUN_DIR/manifold.png)")] = None,
     manifold: Annotated[bool, typer.Option("--manifold", help="draw the learned 2-D latent manifold instead (a VAE "
                                                               "with a 2-D code: decoded codes on a grid)")] = False,
+    prompt: Annotated[Optional[str], typer.Option(help="text: the start of the text to continue (gpt)")] = None,
+    tokens: Annotated[int, typer.Option(min=1, max=1_000_000, help="text: how many tokens to generate")] = 500,
+    temperature: Annotated[float, typer.Option(help="text: divides the logits (< 1 more conservative); > 0")] = 0.8,
+    top_k: Annotated[Optional[int], typer.Option(help="text: draw from the k most likely tokens only")] = 200,
     device: DeviceOpt = None,
 ) -> None:
-    """Draw samples from a generative run and write them as a PNG grid."""
+    """Draw samples from a generative run: text streamed to the terminal (gpt), or images as a PNG grid."""
     import torch
 
     from .engine.report import save_grid
     from .engine.trainer import load_trained
 
+    if temperature <= 0:
+        raise UserError(f"--temperature {temperature}: it must be > 0 (1 samples the model's own distribution, "
+                        "lower is more conservative)")
     trained = load_trained(run_dir, device.value if device else None)
+    if callable(getattr(trained, "stream", None)):
+        if manifold:
+            raise UserError(f"--manifold is for a VAE with a 2-D code; {run_dir} is a {trained.name} run of text")
+        pieces = trained.stream(prompt or "", tokens, temperature, top_k, seed)
+        first = next(pieces, "")                                   # bad input (prompt, top-k) is said before any text
+        sys.stdout.write((prompt or "") + first)
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        return
+    if prompt is not None:
+        raise UserError(f"--prompt is for text generators (gpt); {run_dir} is a run of {trained.name}, which draws images")
     what = "manifold" if manifold else "sample"
     if not callable(getattr(trained, what, None)):
         raise UserError(f"{run_dir} is a run of {trained.name}, which cannot "
                         + ("draw a latent manifold: a vae can" if manifold else
-                           "sample: only generative recipes can (vae, ...)"))
+                           "sample: only generative recipes can (gpt, vae, gan, ...)"))
     if manifold:
         images = trained.manifold()
         path = save_grid(images, out or Path(run_dir) / "manifold.png", nrow=round(len(images) ** 0.5))

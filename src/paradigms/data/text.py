@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from paradigms.data import registry
 from paradigms.data.root import require
+from paradigms.data.tokenize import CharTokenizer
 from paradigms.errors import DataError, UserError
 
 STDLIB_CHARS = 2_000_000
@@ -43,8 +43,8 @@ class TextData:
         if self.train is None or self.val is None:
             cut = int(len(self.text) * (1 - VAL_FRACTION))
             self.train, self.val = self.text[:cut], self.text[cut:]
-        self.vocab = sorted(set(self.text))
-        self._codes = np.array([ord(c) for c in self.vocab], dtype=np.uint32)
+        self.tokenizer = CharTokenizer.train(self.text, name=f"text dataset {self.name!r}")
+        self.vocab = self.tokenizer.chars
 
     @property
     def vocab_size(self) -> int:
@@ -52,24 +52,11 @@ class TextData:
 
     def encode(self, s: str) -> torch.Tensor:
         """The vocabulary indices of ``s`` (int64, shape (len(s),))."""
-        cps = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-        idx = np.minimum(np.searchsorted(self._codes, cps), len(self._codes) - 1)
-        bad = self._codes[idx] != cps
-        if bad.any():
-            ch = s[int(np.argmax(bad))]
-            raise UserError(f"character {ch!r} is not in the vocabulary of text dataset {self.name!r} "
-                            f"({self.vocab_size} characters); use only characters that occur in its text")
-        return torch.from_numpy(idx.astype(np.int64))
+        return self.tokenizer.encode(s)
 
     def decode(self, ids) -> str:
         """The string for a sequence of vocabulary indices (tensor, array or list)."""
-        if isinstance(ids, torch.Tensor):
-            ids = ids.detach().cpu().numpy()
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise UserError(f"index out of range for the vocabulary of {self.name!r}: "
-                            f"indices must be in 0..{self.vocab_size - 1}")
-        return self._codes[ids].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+        return self.tokenizer.decode(ids)
 
     def __repr__(self) -> str:
         return (f"TextData({self.name!r}, {len(self.text):,} chars: {len(self.train):,} train / "

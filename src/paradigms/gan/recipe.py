@@ -57,6 +57,9 @@ class GANConfig(ImageRecipeConfig):
     minibatch_dim: int = Field(5, ge=1, le=256, description="minibatch discrimination's kernel size C")
     historical_averaging: float = Field(0.0, ge=0, description="weight of || theta - mean of past theta ||^2 in both "
                                         "players' losses (Salimans et al. 3.3); 0 = off")
+    virtual_batchnorm: int = Field(0, ge=0, le=4096, description="the generator's batch norm made virtual (Salimans "
+                                   "et al. 3.4): each sample normalised with a fixed reference batch of this many "
+                                   "codes and itself, independent of its batch (more generator work); 0: batch norm")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="one-sided: D's target for real images is 1 - this "
                                    "(Salimans et al. 3.4: 0.1)")
     optim_d: OptimConfig = Field(ADAM, description="the discriminator's optimiser")
@@ -97,7 +100,7 @@ class GAN(ImageRecipe):
             raise UserError(f"arch=dcgan needs image sides divisible by 4; {cfg.dataset} images are "
                             f"{shape[1]}x{shape[2]} (use --set arch=mlp)")
         if cfg.arch == "dcgan":
-            g = DCGANGenerator(cfg.latent, shape, cfg.width)
+            g = DCGANGenerator(cfg.latent, shape, cfg.width, cfg.virtual_batchnorm)
             d = DCGANDiscriminator(shape, self.outputs(), cfg.width, cfg.minibatch_kernels, cfg.minibatch_dim)
         else:
             g = MLPGenerator(cfg.latent, shape, cfg.hidden_g)
@@ -274,13 +277,13 @@ class GAN(ImageRecipe):
     def network_card(self) -> dict:
         cfg = self.cfg
         return {"kind": "generator", "arch": cfg.arch, "latent": cfg.latent, "out_shape": list(self.in_shape),
-                "width": cfg.width, "hidden_g": cfg.hidden_g, "classes": None}
+                "width": cfg.width, "hidden_g": cfg.hidden_g, "virtual_bn": cfg.virtual_batchnorm, "classes": None}
 
     @classmethod
     def build_network(cls, card: dict):
         shape = tuple(card["out_shape"])
         if card["arch"] == "dcgan":
-            return DCGANGenerator(card["latent"], shape, card["width"])
+            return DCGANGenerator(card["latent"], shape, card["width"], card.get("virtual_bn", 0))
         return MLPGenerator(card["latent"], shape, card["hidden_g"])
 
     # -- figures --------------------------------------------------------------------------------------

@@ -89,7 +89,8 @@ class SemiGAN(GAN):
         if cfg.arch == "dcgan":
             g, _ = super().build_players()
             return g, DCGANDiscriminator(shape, self.outputs(), cfg.width, cfg.minibatch_kernels, cfg.minibatch_dim)
-        g = MLPGenerator(cfg.latent, shape, cfg.hidden_g, activation="softplus", batchnorm=True, output="softplus")
+        g = MLPGenerator(cfg.latent, shape, cfg.hidden_g, activation="softplus", batchnorm=True, output="softplus",
+                         virtual_bn=cfg.virtual_batchnorm)
         d = MLPDiscriminator(shape, self.outputs(), cfg.hidden_d, activation="relu", input_noise=cfg.input_noise,
                              hidden_noise=cfg.hidden_noise, minibatch_kernels=cfg.minibatch_kernels,
                              kernel_dim=cfg.minibatch_dim, weight_norm=cfg.weight_norm)

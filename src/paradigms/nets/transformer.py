@@ -118,10 +118,9 @@ class Transformer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(C, eps=cfg.layer_norm_eps, bias=cfg.bias) if cfg.norm_first else None
-        self.transform = nn.Sequential(nn.Linear(C, C), nn.GELU(), nn.LayerNorm(C, eps=cfg.layer_norm_eps)) \
+        gelu = nn.GELU(approximate="tanh" if cfg.activation == "gelu_tanh" else "none")
+        self.transform = nn.Sequential(nn.Linear(C, C), gelu, nn.LayerNorm(C, eps=cfg.layer_norm_eps)) \
             if cfg.mlm_transform else None
-        self.head = nn.Linear(C, cfg.vocab_size, bias=False)
-        self.head.weight = self.wte.weight                                 # tied: logits = h E_tok^T
         self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size)) if cfg.mlm_transform else None
         self.apply(self._init)
         for name, p in self.named_parameters():                            # GPT-2: residual outputs / sqrt(2L)
@@ -155,8 +154,7 @@ class Transformer(nn.Module):
         """States (..., C) -> logits (..., V) through the tied output layer."""
         if self.transform is not None:
             h = self.transform(h)
-        out = self.head(h)
-        return out + self.head_bias if self.head_bias is not None else out
+        return F.linear(h, self.wte.weight, self.head_bias)                # tied: logits = h E_tok^T (+ b)
 
     def forward(self, ids: torch.Tensor, keep: torch.Tensor | None = None,
                 types: torch.Tensor | None = None) -> torch.Tensor:
@@ -183,3 +181,12 @@ class Transformer(nn.Module):
             nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)   # (B, 1)
             ids = torch.cat([ids, nxt], dim=1)
             yield nxt[:, 0]
+
+
+def mean_pool(h: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """One vector per sequence: the mean of the states (B, T, C) over its real tokens (``keep`` (B, T)), (B, C);
+    sentence-transformers' mean pooling."""
+    if keep is None:
+        return h.mean(1)
+    w = keep.unsqueeze(-1).to(h.dtype)                                     # (B, T, 1)
+    return (h * w).sum(1) / w.sum(1).clamp(min=1e-9)                       # (B, C)

@@ -76,6 +76,12 @@ class Finetune(Supervised):
         if not Path(cfg.source).expanduser().is_dir():
             return cfg
         source_cfg = core.source_config(Path(cfg.source).expanduser())
+        from ..recipes import ImageRecipe, get
+
+        if not issubclass(get(source_cfg.recipe), ImageRecipe):
+            raise UserError(f"source run {cfg.source} is a {source_cfg.recipe!r} run of text; finetune starts image "
+                            f"networks (a text encoder fine-tunes through paradigms.language.classify, or a "
+                            f"{source_cfg.recipe} run with --set init_from=RUN)")
         model = getattr(source_cfg, "model", None)
         if model is None:
             raise UserError(f"source run {cfg.source} ({source_cfg.recipe}) has no `model` section to rebuild")

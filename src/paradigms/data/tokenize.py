@@ -1,0 +1,219 @@
+"""Tokenisers: text <-> token ids, for every recipe that reads text (GPT, BERT, later CLIP's text tower).
+
+    CharTokenizer        one token per character of the corpus (nanoGPT's shakespeare_char), plus special tokens
+    SubwordTokenizer     a ``tokenizers`` (Hugging Face) tokeniser: a byte-level BPE (GPT-2) or a WordPiece (BERT)
+                         trained on the corpus by :func:`train_tokenizer`, or a pretrained model's tokenizer.json
+
+Both have ``vocab_size``, ``encode(text) -> LongTensor``, ``decode(ids) -> str``, ``token_id(special)``,
+``specials`` and ``save(path)``; :func:`load_tokenizer` reads back what ``save`` wrote (ours or a Hugging Face
+tokenizer.json). Special tokens written in the text (``[MASK]``) become their own ids in both kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ..errors import DataError, UserError
+
+Kind = Literal["char", "bpe", "wordpiece"]
+KINDS = ("char", "bpe", "wordpiece")
+BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""The special tokens a BERT vocabulary holds (a GPT's holds none)."""
+
+_CHAR_FORMAT = "paradigms-char-tokenizer"
+
+
+def _ids_array(ids) -> np.ndarray:
+    if isinstance(ids, torch.Tensor):
+        ids = ids.detach().cpu().numpy()
+    return np.asarray(ids, dtype=np.int64).reshape(-1)
+
+
+class CharTokenizer:
+    """One id per distinct character of a corpus (sorted by code point), then one per special token."""
+
+    kind = "char"
+
+    def __init__(self, chars: list[str] | str, specials: tuple[str, ...] | list[str] = (), name: str = "the corpus"):
+        self.chars = sorted(set(chars))
+        self.specials = tuple(specials)
+        self.name = name
+        self._codes = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        self._split = re.compile("(" + "|".join(re.escape(s) for s in self.specials) + ")") if self.specials else None
+
+    @classmethod
+    def train(cls, text: str, specials=(), name: str = "the corpus") -> CharTokenizer:
+        return cls(sorted(set(text)), specials, name)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + len(self.specials)
+
+    def token_id(self, special: str) -> int:
+        if special not in self.specials:
+            raise UserError(f"the tokeniser has no special token {special!r} (it has: {', '.join(self.specials) or 'none'})")
+        return len(self.chars) + self.specials.index(special)
+
+    def _encode_chars(self, s: str) -> np.ndarray:
+        cps = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        if not len(self._codes):
+            raise UserError("the character vocabulary is empty")
+        idx = np.minimum(np.searchsorted(self._codes, cps), len(self._codes) - 1)
+        bad = self._codes[idx] != cps
+        if bad.any():
+            ch = s[int(np.argmax(bad))]
+            raise UserError(f"character {ch!r} is not in the vocabulary of {self.name} "
+                            f"({len(self.chars)} characters); use only characters that occur in its text")
+        return idx.astype(np.int64)
+
+    def encode(self, s: str) -> torch.Tensor:
+        """The ids of ``s`` (int64, one per character; a special token written in ``s`` is one id)."""
+        parts = self._split.split(s) if self._split else [s]
+        out = [np.array([self.token_id(p)]) if p in self.specials else self._encode_chars(p) for p in parts if p]
+        return torch.from_numpy(np.concatenate(out) if out else np.zeros(0, dtype=np.int64))
+
+    def encode_batch(self, texts: list[str], special_tokens: bool = True) -> list[list[int]]:
+        return [self.encode(t).tolist() for t in texts]
+
+    def decode(self, ids) -> str:
+        ids = _ids_array(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise UserError(f"token id out of range for the vocabulary of {self.name}: ids must be in "
+                            f"0..{self.vocab_size - 1}")
+        n = len(self.chars)
+        if not self.specials or not (ids >= n).any():
+            return self._codes[ids].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+        return "".join(self.specials[i - n] if i >= n else self.chars[i] for i in ids.tolist())
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps({"format": _CHAR_FORMAT, "chars": "".join(self.chars),
+                                    "specials": list(self.specials)}, ensure_ascii=False))
+        return path
+
+
+class SubwordTokenizer:
+    """A Hugging Face ``tokenizers.Tokenizer``: trained here (bpe, wordpiece) or read from a tokenizer.json."""
+
+    def __init__(self, tok, kind: str, specials: tuple[str, ...] | None = None, name: str = "the corpus"):
+        self.tok, self.kind, self.name = tok, kind, name
+        vocab = tok.get_vocab(with_added_tokens=True)
+        known = specials if specials is not None else tuple(t for t in BERT_SPECIALS + ("<|endoftext|>",) if t in vocab)
+        self.specials = tuple(s for s in known if s in vocab)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+    def token_id(self, special: str) -> int:
+        i = self.tok.token_to_id(special)
+        if i is None:
+            raise UserError(f"the tokeniser has no special token {special!r} (it has: {', '.join(self.specials) or 'none'})")
+        return i
+
+    def encode(self, s: str, special_tokens: bool = False) -> torch.Tensor:
+        """The ids of ``s``; ``special_tokens``: add the tokeniser's own template ([CLS] ... [SEP] for BERT)."""
+        return torch.tensor(self.tok.encode(s, add_special_tokens=special_tokens).ids, dtype=torch.int64)
+
+    def encode_batch(self, texts: list[str], special_tokens: bool = True) -> list[list[int]]:
+        return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=special_tokens)]
+
+    def decode(self, ids) -> str:
+        ids = _ids_array(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise UserError(f"token id out of range for the vocabulary of {self.name}: ids must be in "
+                            f"0..{self.vocab_size - 1}")
+        return self.tok.decode(ids.tolist(), skip_special_tokens=False)
+
+    def token(self, i: int) -> str:
+        """The vocabulary entry of id ``i`` as written in the vocabulary ('##ing' for a WordPiece continuation)."""
+        return self.tok.id_to_token(int(i))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.tok.save(str(path))
+        return path
+
+
+def train_tokenizer(kind: str, text: str, vocab_size: int = 2000, specials=(), name: str = "the corpus"):
+    """A tokeniser of ``kind`` trained on ``text``: ``char`` (the text's characters), ``bpe`` (byte-level BPE, as
+    GPT-2: no text is ever out of its vocabulary) or ``wordpiece`` (lower-cased WordPiece, as BERT uncased);
+    ``vocab_size`` is the subword kinds' target size, special tokens included."""
+    specials = tuple(specials)
+    if kind == "char":
+        return CharTokenizer.train(text, specials, name)
+    if kind not in KINDS:
+        raise UserError(f"unknown tokeniser {kind!r}; valid: {', '.join(KINDS)}")
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    if kind == "bpe":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    else:
+        if "[UNK]" not in specials:
+            specials = specials + ("[UNK]",)
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False)
+    tok.train_from_iterator(_lines(text), trainer=trainer)
+    return SubwordTokenizer(tok, kind, specials, name)
+
+
+def _lines(text: str, chunk: int = 1 << 16):
+    """The text in pieces of about ``chunk`` characters cut at line ends (the trainer's iterator)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + chunk)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def load_tokenizer(path: str | Path):
+    """The tokeniser saved at ``path`` by ``save`` (ours), or a Hugging Face tokenizer.json."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"tokeniser file {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"tokeniser file {path} is not JSON ({e}); it should be a tokenizer.json") from None
+    if isinstance(data, dict) and data.get("format") == _CHAR_FORMAT:
+        return CharTokenizer(data["chars"], tuple(data.get("specials", ())), name=str(path))
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # the library's own parse error: say which file
+        raise DataError(f"tokeniser file {path} is not a Hugging Face tokenizer.json: {str(e).splitlines()[0]}") from None
+    tok.no_truncation()  # a file may fix a length (MiniLM's: truncate and pad to 128); callers choose their own
+    tok.no_padding()
+    model = (data.get("model") or {}).get("type", "").lower()
+    return SubwordTokenizer(tok, "wordpiece" if model == "wordpiece" else "bpe" if model == "bpe" else model,
+                            name=str(path))
+
+
+def pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences of ids of different lengths as one batch: ids padded with ``pad_id`` (B, T) and the mask of real
+    tokens ``keep`` (B, T), T the longest."""
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.int64)
+    keep = torch.zeros(len(rows), T, dtype=torch.bool)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.as_tensor(r, dtype=torch.int64)
+        keep[i, :len(r)] = True
+    return ids.to(device), keep.to(device)
+
+
+__all__ = ["BERT_SPECIALS", "KINDS", "CharTokenizer", "SubwordTokenizer", "load_tokenizer", "pad", "train_tokenizer"]
