@@ -18,18 +18,24 @@ from .lenet import LeNet5
 from .mlp import MLP
 from .resnet import ResNet
 from .resnet18 import ResNet18
+from .vit import ViT
 
-NETS = ("mlp", "lenet5", "resnet", "resnet18", "preact-resnet18")
+NETS = ("mlp", "lenet5", "resnet", "resnet18", "preact-resnet18", "vit")
 
 
 class NetConfig(Section):
-    name: Literal["mlp", "lenet5", "resnet", "resnet18", "preact-resnet18"] = Field(
-        "lenet5", description="mlp | lenet5 | resnet (ResNet-9) | resnet18 | preact-resnet18")
+    name: Literal["mlp", "lenet5", "resnet", "resnet18", "preact-resnet18", "vit"] = Field(
+        "lenet5", description="mlp | lenet5 | resnet (ResNet-9) | resnet18 | preact-resnet18 | vit (Vision Transformer)")
     width: int = Field(1, ge=1, le=1024, description="channel multiplier (lenet5) or base width (resnet: 16 quick, "
                        "64 paper; resnet18: 64 paper)")
     hidden: list[int] = Field([256, 256], description="hidden layer sizes (mlp)")
     activation: Literal["relu", "tanh", "gelu"] = Field("relu", description="hidden activation (mlp)")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after hidden layers (mlp, lenet5)")
+    patch: int = Field(4, ge=1, le=64, description="vit: patch side in pixels (the image sides must divide by it)")
+    dim: int = Field(192, ge=4, le=4096, description="vit: token width (ViT-Tiny: 192; a multiple of 4 and of heads)")
+    depth: int = Field(6, ge=1, le=48, description="vit: transformer blocks (ViT-Tiny: 12)")
+    heads: int = Field(3, ge=1, le=64, description="vit: attention heads (ViT-Tiny: 3)")
+    cls_token: bool = Field(False, description="vit: a class token (else the mean over the patches is the feature)")
 
 
 def build_net(cfg: NetConfig, in_shape: tuple[int, int, int], num_classes: int, mean=None, std=None) -> Classifier:
@@ -38,6 +44,8 @@ def build_net(cfg: NetConfig, in_shape: tuple[int, int, int], num_classes: int, 
         return MLP(in_shape, num_classes, cfg.hidden, cfg.activation, cfg.dropout, mean=mean, std=std)
     if cfg.name == "lenet5":
         return LeNet5(in_shape, num_classes, cfg.width, cfg.dropout, mean=mean, std=std)
+    if cfg.name == "vit":
+        return ViT(in_shape, num_classes, cfg.patch, cfg.dim, cfg.depth, cfg.heads, cfg.cls_token, mean=mean, std=std)
     if cfg.name in ("resnet18", "preact-resnet18"):
         return ResNet18(in_shape, num_classes, cfg.width, preact=cfg.name.startswith("preact"), mean=mean, std=std)
     return ResNet(in_shape, num_classes, cfg.width, mean=mean, std=std)
@@ -59,5 +67,5 @@ def is_convolutional(net: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in net.modules())
 
 
-__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "build_net",
+__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_net",
            "card", "from_card", "is_convolutional"]
