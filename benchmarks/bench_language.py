@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,8 +85,6 @@ def ours_gpt(data_dir: str, work: Path, seed: int = 0) -> dict:
     cfg = configlib.resolve(recipes.get("gpt"), "quick", None, ["train.figures=false"],
                             {"dataset": "tinyshakespeare", "data_dir": data_dir, "seed": seed})
     run_dir = work / f"gpt-quick-s{seed}"
-    import shutil
-
     shutil.rmtree(run_dir, ignore_errors=True)
     t0 = time.monotonic()
     trainer = Trainer(cfg, run_dir, progress=False)

@@ -142,9 +142,6 @@ def sample(
     from .engine.report import save_grid
     from .engine.trainer import load_trained
 
-    if temperature <= 0:
-        raise UserError(f"--temperature {temperature}: it must be > 0 (1 samples the model's own distribution, "
-                        "lower is more conservative)")
     trained = load_trained(run_dir, device.value if device else None)
     if callable(getattr(trained, "stream", None)):
         if manifold:

@@ -81,6 +81,10 @@ class CharTokenizer:
     def encode_batch(self, texts: list[str], special_tokens: bool = True) -> list[list[int]]:
         return [self.encode(t).tolist() for t in texts]
 
+    def token(self, i: int) -> str:
+        """The vocabulary entry of id ``i``: a character or a special token."""
+        return self.decode([i])
+
     def decode(self, ids) -> str:
         ids = _ids_array(ids)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):

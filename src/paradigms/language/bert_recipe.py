@@ -109,12 +109,8 @@ class BERT(TextRecipe):
         out = []
         for pos in (ids == self.mask_id).nonzero().flatten().tolist():
             p, idx = probs[pos].topk(top)
-            out.append([(self.token_text(i), float(q)) for q, i in zip(p.tolist(), idx.tolist())])
+            out.append([(self.tokenizer.token(i), float(q)) for q, i in zip(p.tolist(), idx.tolist())])
         return out
-
-    def token_text(self, i: int) -> str:
-        token = getattr(self.tokenizer, "token", None)
-        return token(i) if token else self.tokenizer.decode([i])
 
     def figures(self):
         """The report's notes: held-out lines with one word masked, and the model's top guesses."""

@@ -132,13 +132,9 @@ class TextRecipe(Recipe):
         """A fresh run with ``init_from``: the source run's transformer, every tensor (the vocabulary is the same)."""
         if not self.cfg.init_from:
             return
-        from ..transfer.core import import_weights, read_weights, source_config
+        from ..transfer.core import import_weights, read_weights
 
-        src = source_config(Path(self.cfg.init_from))
-        if src.recipe != self.cfg.recipe:
-            raise UserError(f"init_from={self.cfg.init_from} is a {src.recipe!r} run; a {self.cfg.recipe} run "
-                            f"starts from a {self.cfg.recipe} run")
-        tensors, _ = read_weights(self.cfg.init_from)
+        tensors, _ = read_weights(self.cfg.init_from)            # a run of this recipe: checked by prepare
         report = import_weights(self.net, tensors, self.cfg.init_from, head="keep")
         if self.ctx.is_main and getattr(self.ctx, "run_dir", None) is not None:
             notes = Path(self.ctx.run_dir) / "notes"
@@ -147,12 +143,15 @@ class TextRecipe(Recipe):
 
     @classmethod
     def prepare(cls, cfg):
-        """A run that starts from another takes that run's transformer shape."""
+        """A run that starts from another (of the same recipe) takes that run's transformer shape and tokeniser."""
         if not cfg.init_from:
             return cfg
         from ..transfer.core import source_config
 
         src = source_config(Path(cfg.init_from))
+        if src.recipe != cfg.recipe:
+            raise UserError(f"init_from={cfg.init_from} is a {src.recipe!r} run; a {cfg.recipe} run "
+                            f"starts from a {cfg.recipe} run")
         return cfg.model_copy(update={"model": src.model, "tokenizer": src.tokenizer})
 
     # -- the network paradigms.load(RUN_DIR) gives ----------------------------------------------------
@@ -168,10 +167,13 @@ class TextRecipe(Recipe):
     def steps_per_epoch(self) -> int:
         return self.cfg.steps_per_epoch
 
-    def windows(self, ids: torch.Tensor, n: int, generator: torch.Generator, length: int) -> torch.Tensor:
-        """n windows of ``length`` consecutive ids at uniformly random offsets: (n, length)."""
-        starts = torch.randint(len(ids) - length + 1, (n,), generator=generator)
-        return ids[starts[:, None] + torch.arange(length)]
+    def random_starts(self, ids: torch.Tensor, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Uniformly random offsets of windows of T + 1 ids in ``ids``."""
+        return torch.randint(len(ids) - self.cfg.model.block_size, shape, generator=generator)
+
+    def windows(self, ids: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """The windows of T + 1 consecutive ids at ``starts`` (n,): (n, T + 1), on the run's device."""
+        return ids[starts[:, None] + torch.arange(self.cfg.model.block_size + 1)].to(self.ctx.device, non_blocking=True)
 
     def batches(self, epoch: int, start: int = 0):
         """``steps_per_epoch`` batches of windows (T + 1 ids: a GPT's inputs and targets), this rank's share of the
@@ -179,14 +181,12 @@ class TextRecipe(Recipe):
         ctx, cfg = self.ctx, self.cfg
         per_rank = max(1, cfg.train.batch_size // ctx.world)
         g = torch.Generator().manual_seed((cfg.seed * 1_000_003 + epoch) * 1009 + ctx.rank)
-        length = cfg.model.block_size + 1
-        starts = torch.randint(len(self.train_ids) - length + 1, (self.steps_per_epoch, per_rank), generator=g)
-        offsets = torch.arange(length)
+        starts = self.random_starts(self.train_ids, (self.steps_per_epoch, per_rank), g)   # the whole epoch's, drawn once
         for i in range(start, self.steps_per_epoch):
-            yield self.train_ids[starts[i][:, None] + offsets].to(ctx.device, non_blocking=True)
+            yield self.windows(self.train_ids, starts[i])
 
-    def eval_windows(self, ids: torch.Tensor, seed_offset: int = 0):
+    def eval_windows(self, ids: torch.Tensor):
         """``eval_batches`` fixed batches of windows of ``ids`` (the same at every evaluation: less noise)."""
-        g = torch.Generator().manual_seed(self.cfg.seed + 1_000_003 + seed_offset)
+        g = torch.Generator().manual_seed(self.cfg.seed + 1_000_003)
         for _ in range(self.cfg.eval_batches):
-            yield self.windows(ids, self.cfg.train.batch_size, g, self.cfg.model.block_size + 1).to(self.ctx.device)
+            yield self.windows(ids, self.random_starts(ids, (self.cfg.train.batch_size,), g))

@@ -99,7 +99,7 @@ class GPT(TextRecipe):
         self.net.eval()
         gen = torch.Generator(device=self.ctx.device).manual_seed(seed)
         new: list[int] = []
-        shown = ""
+        shown = text = ""
         for t in self.net.generate(ids, tokens, temperature, top_k, generator=gen):
             new.append(int(t[0]))
             text = self.tokenizer.decode(new)
@@ -107,8 +107,8 @@ class GPT(TextRecipe):
                 continue
             yield text[len(shown):]
             shown = text
-        if len(self.tokenizer.decode(new)) > len(shown):
-            yield self.tokenizer.decode(new)[len(shown):]
+        if len(text) > len(shown):                                           # it ended inside a character
+            yield text[len(shown):]
 
     def figures(self):
         """No figure of its own (the engine draws the loss curves): a sample of text in the report's notes."""

@@ -23,9 +23,6 @@ def fill(
     """Fill in the blanks: the most likely tokens for each [MASK] and their probabilities."""
     from ..engine.trainer import load_trained
 
-    if "[MASK]" not in text:
-        raise UserError(f"no [MASK] in {text!r}: write [MASK] where the word to predict goes, "
-                        "e.g. \"The cat [MASK] on the mat\"")
     trained = load_trained(run_dir, device.value if device else None)
     if not callable(getattr(trained, "fill", None)):
         raise UserError(f"{run_dir} is a {trained.name} run; fill needs a masked language model (a bert run)")
@@ -58,10 +55,10 @@ def embed(
             net = net.to(device.value)
     e = sentence_embeddings(net, tok, texts)                      # (N, C), unit length
     sim = (e @ e.T).cpu()
-    width = max(len(t) for t in texts[:20])
+    width = min(40, max(len(t) for t in texts))
     typer.echo(f"cosine similarity ({net.cfg.n_layer} layers, width {net.cfg.n_embd}):")
     for i, t in enumerate(texts):
-        typer.echo(f"  {t[:40]:<{min(width, 40)}}  " + "  ".join(f"{float(v):+.3f}" for v in sim[i]))
+        typer.echo(f"  {t[:width]:<{width}}  " + "  ".join(f"{float(v):+.3f}" for v in sim[i]))
 
 
 def commands(app) -> None:

@@ -28,11 +28,11 @@ def random_masking(n: int, num_patches: int, ratio: float, generator: torch.Gene
     if not 0 < ratio < 1:
         raise ValueError(f"mask_ratio={ratio}: it must be in (0, 1) (the paper: 0.75)")
     visible = max(1, round(num_patches * (1 - ratio)))
-    noise = torch.rand(n, num_patches, generator=generator, device=generator.device if generator else device)
-    keep = noise.argsort(dim=1)[:, :visible].sort(dim=1).values           # (n, V) a random subset, in order
+    noise = torch.rand(n, num_patches, generator=generator, device=generator.device if generator else None)
+    keep = noise.argsort(dim=1)[:, :visible].sort(dim=1).values.to(device)   # (n, V) a random subset, in order
     mask = torch.ones(n, num_patches, dtype=torch.bool, device=keep.device)
-    mask.scatter_(1, keep, False)
-    return keep.to(device) if device is not None else keep, mask.to(device) if device is not None else mask
+    mask.scatter_(1, keep, False)                                          # (n, L) True where hidden
+    return keep, mask
 
 
 def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
