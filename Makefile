@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language clean
+	bench-autoencoders bench-gans bench-language bench-mae clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -101,3 +101,8 @@ bench-gans: install
 # and the speaker task against MiniLM and scratch, general -> specialised GPT fine-tuning, MiniLM parity.
 bench-language: install
 	$(PY) benchmarks/bench_language.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# Masked autoencoders (issue 17): the MAE encoder fine-tuned against the same ViT from scratch (all labels, 10%), linear
+# probes, reconstruction error against the mask ratio, speed against all patches and a plain loop. Kept in runs/bench-mae.
+bench-mae: install
+	$(PY) benchmarks/bench_mae.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from paradigms.errors import UserError
 from paradigms.nets import NetConfig, build_net
 from paradigms.nets.vit import patchify, sincos_2d, unpatchify
 
@@ -34,7 +35,7 @@ def test_a_vit_is_a_classifier_of_patch_embedding_blocks_and_pooling(cls_token):
     assert net(x).shape == (4, 10) and net.features(x).shape == (4, 32)
     tokens = net.embed(net.standardize(x))
     assert tokens.shape == (4, 16 + cls_token, 32)
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(UserError, match=r"model.patch=3 does not divide the 8x8 images.*\[2, 4, 8\]"):
         build_net(NetConfig(name="vit", patch=3), (1, 8, 8), 10)
 
 

@@ -226,11 +226,14 @@ class Trainer:
         bar.set_postfix({k: f"{v:.4g}" for (k, v), is_last in zip(out.items(), last) if not is_last}, refresh=False)
 
 
-def load_trained(run_dir: Path, device: str | None = None):
-    """Rebuild a run's recipe from its config.yaml and load its latest weights."""
+def load_trained(run_dir: Path, device: str | None = None, **changes):
+    """Rebuild a run's recipe from its config.yaml and load its latest weights; ``changes``: config fields that do
+    not change the network (where the data is, how much of it an evaluation reads)."""
     cfg = load_config(run_dir)
     if device:
-        cfg = cfg.model_copy(update={"device": device})
+        changes["device"] = device
+    if changes:
+        cfg = cfg.model_copy(update=changes)
     ctx = Context.create(device=cfg.device, seed=cfg.seed, precision=cfg.train.precision, data_dir=cfg.data_dir)
     ctx.run_dir = Path(run_dir)
     recipe = build(cfg, ctx)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..nets.transformer import Block
-from ..nets.vit import ViT, block_config, patchify, sincos_2d
+from ..nets.vit import ViT, block_config, patchify, sincos_2d, unpatchify
 
 
 def random_masking(n: int, num_patches: int, ratio: float, generator: torch.Generator | None = None,
@@ -47,27 +47,56 @@ def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     return (per_patch * m).sum() / m.sum().clamp_min(1)
 
 
+class MAEDecoder(nn.Module):
+    """The light decoder: encodings of the visible patches back in place, a shared learned [mask] token everywhere
+    else, fixed 2-D positions, a few transformer blocks, then each patch's pixels (in the encoder's standardised
+    space)."""
+
+    def __init__(self, encoder_dim: int, grid: tuple[int, int], patch_pixels: int, dim: int = 128, depth: int = 2,
+                 heads: int = 4):
+        super().__init__()
+        self.embed = nn.Linear(encoder_dim, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos", sincos_2d(dim, *grid), persistent=False)          # (L, Dd), fixed
+        cfg = block_config(dim, heads)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pred = nn.Linear(dim, patch_pixels)                                    # a patch's p*p*C pixels
+        nn.init.normal_(self.mask_token, std=0.02)
+        for m in (self.embed, self.pred):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, h: torch.Tensor, keep: torch.Tensor, has_cls: bool = False) -> torch.Tensor:
+        """h (N, V [+1], D) the visible patches' encodings, keep (N, V) their indices -> (N, L, p*p*C)."""
+        N, L = keep.shape[0], self.pos.shape[0]
+        h = self.embed(h)                                                  # (N, V [+1], Dd)
+        if has_cls:
+            h = h[:, 1:]                                                   # the decoder works on patches only
+        full = self.mask_token.expand(N, L, -1).clone()                    # (N, L, Dd): [mask] everywhere ...
+        full.scatter_(1, keep[..., None].expand(-1, -1, h.shape[-1]), h)   # ... but where a patch was visible
+        y = full + self.pos
+        for block in self.blocks:
+            y = block(y)
+        return self.pred(self.norm(y))                                     # (N, L, p*p*C)
+
+
 class MAE(nn.Module):
-    """A ViT encoder (any :class:`~paradigms.nets.vit.ViT`: its patch embedding, blocks and last norm) and a light
-    transformer decoder that reconstructs every patch from the visible ones."""
+    """A ViT encoder (any :class:`~paradigms.nets.vit.ViT`: its patch embedding, blocks and last norm) and a
+    :class:`MAEDecoder` that reconstructs every patch from the visible ones. Its state is ``encoder.*`` (a ViT's
+    own keys: ``finetune --from`` loads them) and ``decoder.*``."""
 
     def __init__(self, encoder: ViT, decoder_dim: int = 128, decoder_depth: int = 2, decoder_heads: int = 4):
         super().__init__()
         self.encoder = encoder
         embed = encoder.embed
         self.patch, self.in_shape = embed.patch, encoder.input_shape
-        C = self.in_shape[0]
-        self.decoder_embed = nn.Linear(encoder.dim, decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.register_buffer("decoder_pos", sincos_2d(decoder_dim, *embed.grid), persistent=False)
-        cfg = block_config(decoder_dim, decoder_heads)
-        self.decoder = nn.ModuleList(Block(cfg) for _ in range(decoder_depth))
-        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
-        self.pred = nn.Linear(decoder_dim, self.patch**2 * C)              # a patch's pixels (standardised space)
-        nn.init.normal_(self.mask_token, std=0.02)
-        for m in (self.decoder_embed, self.pred):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+        self.decoder = MAEDecoder(encoder.dim, embed.grid, self.patch**2 * self.in_shape[0], decoder_dim,
+                                  decoder_depth, decoder_heads)
+
+    @property
+    def num_patches(self) -> int:
+        return self.encoder.embed.num_patches
 
     def encode(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """The encoder on the visible patches ``keep`` (N, V) only: (N, V [+1 class token], D)."""
@@ -79,25 +108,35 @@ class MAE(nn.Module):
             h = block(h)
         return enc.pool.norm(h)
 
-    def decode(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Encodings of the visible patches -> predicted pixels of every patch (N, L, p*p*C)."""
-        N, L = keep.shape[0], self.decoder_pos.shape[0]
-        h = self.decoder_embed(h)
-        if self.encoder.embed.cls is not None:
-            h = h[:, 1:]                                                   # the decoder works on patches only
-        full = self.mask_token.expand(N, L, -1).clone()                    # (N, L, Dd): [mask] everywhere ...
-        full.scatter_(1, keep[..., None].expand(-1, -1, h.shape[-1]), h)   # ... but where a patch was visible
-        y = full + self.decoder_pos
-        for block in self.decoder:
-            y = block(y)
-        return self.pred(self.decoder_norm(y))
-
     def target(self, x: torch.Tensor) -> torch.Tensor:
         """The patches the decoder predicts: the standardised image's pixels, (N, L, p*p*C)."""
         return patchify(self.encoder.standardize(x), self.patch)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x, keep), keep)
+        return self.decoder(self.encode(x, keep), keep, self.encoder.embed.cls is not None)
+
+    def pixels(self, pred: torch.Tensor, x: torch.Tensor, keep: torch.Tensor | None = None,
+               norm_pix: bool = False) -> torch.Tensor:
+        """Predicted patches (N, L, P) -> images in [0, 1], (N, C, H, W): the standardisation undone; with ``keep``
+        the visible patches are the input's own (the paper's figures). ``norm_pix``: the prediction is in per-patch
+        standardised units, scaled back with each true patch's mean and std (as the paper's visualisation)."""
+        target = self.target(x)
+        if norm_pix:
+            mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
+            pred = pred * (var + 1e-6).sqrt() + mean
+        if keep is not None:
+            pred = pred.scatter(1, keep[..., None].expand(-1, -1, pred.shape[-1]), target.gather(
+                1, keep[..., None].expand(-1, -1, pred.shape[-1])))
+        std = self.encoder.standardize
+        return (unpatchify(pred.float(), self.patch, self.in_shape) * std.std + std.mean).clamp(0, 1)
 
 
-__all__ = ["MAE", "masked_patch_loss", "random_masking"]
+def masked_image(x: torch.Tensor, mask: torch.Tensor, patch: int, fill: float = 0.5) -> torch.Tensor:
+    """Images (N, C, H, W) with the hidden patches (mask (N, L) True) painted ``fill``: what the encoder sees."""
+    shape = x.shape[1:]
+    patches = patchify(x, patch)
+    patches = patches.masked_fill(mask[..., None], fill)
+    return unpatchify(patches, patch, shape)
+
+
+__all__ = ["MAE", "MAEDecoder", "masked_image", "masked_patch_loss", "random_masking"]

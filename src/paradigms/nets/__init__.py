@@ -13,6 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from ..config import Section
+from ..errors import UserError
 from .base import Classifier, Standardize
 from .lenet import LeNet5
 from .mlp import MLP
@@ -45,6 +46,11 @@ def build_net(cfg: NetConfig, in_shape: tuple[int, int, int], num_classes: int, 
     if cfg.name == "lenet5":
         return LeNet5(in_shape, num_classes, cfg.width, cfg.dropout, mean=mean, std=std)
     if cfg.name == "vit":
+        H, W = in_shape[1:]
+        if H % cfg.patch or W % cfg.patch:
+            fits = [p for p in range(2, min(H, W) + 1) if H % p == 0 and W % p == 0]
+            raise UserError(f"model.patch={cfg.patch} does not divide the {H}x{W} images: a ViT's patch side must be "
+                            f"divisible into both (choose one of {fits or [1]})")
         return ViT(in_shape, num_classes, cfg.patch, cfg.dim, cfg.depth, cfg.heads, cfg.cls_token, mean=mean, std=std)
     if cfg.name in ("resnet18", "preact-resnet18"):
         return ResNet18(in_shape, num_classes, cfg.width, preact=cfg.name.startswith("preact"), mean=mean, std=std)

@@ -1,0 +1,3 @@
+"""Masked autoencoders: the ``mae`` recipe."""
+
+RECIPES = ["paradigms.mae.recipe"]
