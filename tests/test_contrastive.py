@@ -126,3 +126,24 @@ def test_the_knn_classifier_matches_scikit_learns_on_toy_features():
         ref = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute",
                                    weights=lambda d, t=t: np.exp((1 - d) / t)).fit(x.numpy(), y.numpy())
         assert (ours == ref.predict(test.numpy())).mean() == 1.0
+
+
+def test_the_key_queue_is_first_in_first_out_and_is_restored_exactly():
+    from paradigms.contrastive import KeyQueue
+
+    q = KeyQueue(6, 2, torch.Generator().manual_seed(0))
+    batches = [torch.full((2, 2), float(i)) for i in range(1, 5)]
+    for b in batches[:3]:
+        q.push(b)
+    assert q()[:, 0].tolist() == [1, 1, 2, 2, 3, 3]                         # full: oldest first
+    q.push(batches[3])                                                      # the oldest batch leaves
+    assert q()[:, 0].tolist() == [2, 2, 3, 3, 4, 4]
+    saved = {k: v.clone() for k, v in q.state_dict().items()}
+    again = KeyQueue(6, 2)
+    again.load_state_dict(saved)
+    assert torch.equal(again(), q()) and int(again.ptr) == int(q.ptr)
+    again.push(torch.full((2, 2), 5.0))
+    q.push(torch.full((2, 2), 5.0))
+    assert torch.equal(again(), q())                                        # it goes on from the same place
+    with pytest.raises(ValueError, match="not a multiple of the batch"):
+        q.push(torch.zeros(4, 2))
