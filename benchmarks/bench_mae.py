@@ -81,11 +81,13 @@ def section_finetune(runs: Runs, data_dir, args) -> list[str]:
                                       ("10%", [f"labels_per_class={TENTH[ds]}"], args.tenth_epochs[ds])):
             for start in ("scratch", "mae"):
                 key = f"{ds}-ft-{'all' if labels == 'all' else 'tenth'}-{start}"
-                row[labels, start] = runs(key, "finetune", [*finetune_sets(ds, data_dir, epochs), *extra, *args.subset], 0,
-                                          source=source if start == "mae" else None, flags={"dataset": ds})
+                sets = [*finetune_sets(ds, data_dir, epochs), *extra, *args.subset]
+                row[labels, start] = runs(key, "finetune", sets, 0, source=source if start == "mae" else None,
+                                          flags={"dataset": ds})
         for start in ("random", "mae"):
-            row["probe", start] = runs(f"{ds}-probe-{start}", "finetune", [*probe_sets(ds, data_dir, args.probe_epochs), *args.subset],
-                                       0, source=source if start == "mae" else None, flags={"dataset": ds})
+            sets = [*probe_sets(ds, data_dir, args.probe_epochs), *args.subset]
+            row["probe", start] = runs(f"{ds}-probe-{start}", "finetune", sets, 0,
+                                       source=source if start == "mae" else None, flags={"dataset": ds})
         row["s"] = time.monotonic() - t
         rows[ds] = row
         print(json.dumps({"dataset": ds, **{str(k): v for k, v in row.items()}}), flush=True)
@@ -100,8 +102,8 @@ def section_finetune(runs: Runs, data_dir, args) -> list[str]:
              "`--set labels_per_class=N` (500 per class on CIFAR-10, 600 on Fashion-MNIST). Linear probe: "
              "`--set transfer.strategy=linear-probe`, the encoder frozen, its pooled feature into a linear layer. "
              "One seed each; test accuracy on the whole test set.", "",
-             "| dataset | pre-training (test loss on hidden patches, time) | labels | fine-tune epochs | from scratch | "
-             "from the MAE | gain |", "|---|---|---|---|---|---|---|"]
+             "| dataset | pre-training (test loss on hidden patches, time) | labels | fine-tune epochs | "
+             "from scratch | from the MAE | gain |", "|---|---|---|---|---|---|---|"]
     for ds, r in rows.items():
         for labels, epochs in (("all", args.finetune_epochs[ds]), ("10%", args.tenth_epochs[ds])):
             a, b = r[labels, "scratch"], r[labels, "mae"]
@@ -111,8 +113,8 @@ def section_finetune(runs: Runs, data_dir, args) -> list[str]:
               + "; ".join(f"{ds}: MAE encoder {r['probe', 'mae']:.2%} against a random encoder "
                           f"{r['probe', 'random']:.2%}" for ds, r in rows.items()) + ".", ""]
     trained = sum(runs.done[k]["s"] for k in runs.done if k.startswith(DATASETS))
-    lines += [f"The runs of this section trained for {trained / 60:.0f} minutes in all on this machine (a rerun recalls "
-              "them from the work folder).", ""]
+    lines += [f"The runs of this section trained for {trained / 60:.0f} minutes in all on this machine (a rerun "
+              "recalls them from the work folder).", ""]
     gains = {(ds, lab): r[lab, "mae"] - r[lab, "scratch"] for ds, r in rows.items() for lab in ("all", "10%")}
     lines.append(verdict(gains))
     return lines + [""]
@@ -232,8 +234,9 @@ def section_speed(data_dir, work: Path, rounds: int, train_size: int) -> list[st
                      f"{r['ratio']:.2f}x | {r['all_patches']:.0f} | {r['speedup']:.2f}x | {r['gflops']:.1f} | "
                      f"{r['share']:.1%} |")
     lines += ["", "Goal (the issue): >= 0.95x the plain loop. The engine's figure includes its logging, NaN checks and "
-              "checkpoints. The paper: training \"by 3x or more\" faster for its ViT-L/H encoders at 75%; a small encoder "
-              "beside a relatively heavy decoder gains less. FLOPs: forward and backward (`torch.utils.flop_counter`)."]
+              "checkpoints. The paper: training \"by 3x or more\" faster for its ViT-L/H encoders at 75%; a small "
+              "encoder beside a relatively heavy decoder gains less. FLOPs: forward and backward "
+              "(`torch.utils.flop_counter`)."]
     return lines + [""]
 
 

@@ -147,3 +147,20 @@ def test_the_key_queue_is_first_in_first_out_and_is_restored_exactly():
     assert torch.equal(again(), q())                                        # it goes on from the same place
     with pytest.raises(ValueError, match="not a multiple of the batch"):
         q.push(torch.zeros(4, 2))
+
+
+def test_the_linear_probe_leaves_the_encoder_bit_identical(tmp_path):
+    from paradigms.api import run
+    from paradigms.engine import checkpoint as ckpt
+
+    net = ["model.name=resnet", "model.width=4"]                            # batch norm: its statistics must hold too
+    source = run("supervised", "digits", out=tmp_path / "src",
+                 sets=[*net, "train.epochs=1", "train.figures=false"]).run_dir
+    probe = run("finetune", "digits", out=tmp_path / "probe", source=str(source),
+                sets=["transfer.strategy=linear-probe", "train.epochs=2", "train.figures=false"]).run_dir
+    before = ckpt.module_weights(source / "checkpoints", "model")
+    after = ckpt.module_weights(probe / "checkpoints", "model")
+    body = [k for k in before if not k.startswith("head.")]
+    assert any("running_mean" in k for k in body)
+    assert body and all(torch.equal(before[k], after[k]) for k in body)   # weights and batch-norm statistics alike
+    assert not torch.equal(before["head.weight"], after["head.weight"])   # only the new head learned

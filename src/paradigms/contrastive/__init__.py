@@ -1,6 +1,6 @@
 """Contrastive learning (issue 18, begun): the objectives (:mod:`.losses`: FaceNet's triplet loss with online
-mining, SimCLR's NT-Xent, MoCo's InfoNCE) and MoCo's queue of negatives (:mod:`.queue`), usable alone on a user's own tensors. The triplet, simclr and moco recipes
-come next."""
+mining, SimCLR's NT-Xent, MoCo's InfoNCE) and MoCo's queue of negatives (:mod:`.queue`), usable alone on a user's
+own tensors. The triplet, simclr and moco recipes come next."""
 
 from .losses import MINING, info_nce, mine_triplets, nt_xent, squared_distances, triplet_loss
 from .queue import KeyQueue
