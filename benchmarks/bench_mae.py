@@ -30,8 +30,8 @@ from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
-from paradigms.mae import MAE, masked_patch_loss, random_masking  # noqa: E402
-from paradigms.mae.recipe import encoder_net  # noqa: E402
+from paradigms.mae import masked_patch_loss, random_masking  # noqa: E402
+from paradigms.mae.recipe import build_mae  # noqa: E402
 from runs import COMMON, Runs  # noqa: E402
 from sections import run_sections  # noqa: E402
 from speed import engine_rate, require_data  # noqa: E402
@@ -182,8 +182,7 @@ def figure(table: dict, path: Path) -> None:
 def plain_loop(cfg, data, steps: int, all_patches: bool = False) -> float:
     """Images/s of a hand-written loop of the same model: random batches, random masks, AdamW (fused), the loss."""
     torch.manual_seed(0)
-    mae = MAE(encoder_net(cfg.model, (data.channels, *data.size), data.mean, data.std), cfg.decoder_dim,
-              cfg.decoder_depth, cfg.decoder_heads)
+    mae = build_mae(cfg, (data.channels, *data.size), data.mean, data.std)
     opt = torch.optim.AdamW(mae.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay, fused=True)
     x_all, bs, L = data.train_x, cfg.train.batch_size, mae.num_patches
@@ -244,8 +243,7 @@ def step_flops(cfg, data) -> float:
     """FLOPs of one training step (forward and backward) at the preset's batch and mask ratio."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    mae = MAE(encoder_net(cfg.model, (data.channels, *data.size), data.mean, data.std), cfg.decoder_dim,
-              cfg.decoder_depth, cfg.decoder_heads)
+    mae = build_mae(cfg, (data.channels, *data.size), data.mean, data.std)
     bs = cfg.train.batch_size
     x = torch.rand(bs, data.channels, *data.size)
     keep, mask = random_masking(bs, mae.num_patches, cfg.mask_ratio)

@@ -35,13 +35,18 @@ def random_masking(n: int, num_patches: int, ratio: float, generator: torch.Gene
     return keep, mask
 
 
+def patch_stats(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each patch's own mean and std, sqrt(var + 1e-6), (N, L, 1) each: the paper's per-patch normalisation."""
+    return patches.mean(-1, keepdim=True), (patches.var(-1, keepdim=True) + 1e-6).sqrt()
+
+
 def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                       norm_pix: bool = False) -> torch.Tensor:
     """Mean squared error per pixel on the hidden patches only: pred and target (N, L, P), mask (N, L) True = hidden.
     ``norm_pix``: each target patch standardised by its own mean and variance (+1e-6) first."""
     if norm_pix:
-        mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
-        target = (target - mean) / (var + 1e-6).sqrt()
+        mean, std = patch_stats(target)
+        target = (target - mean) / std
     per_patch = (pred.float() - target.float()).pow(2).mean(-1)          # (N, L)
     m = mask.to(per_patch.dtype)
     return (per_patch * m).sum() / m.sum().clamp_min(1)
@@ -122,8 +127,8 @@ class MAE(nn.Module):
         standardised units, scaled back with each true patch's mean and std (as the paper's visualisation)."""
         target = self.target(x)
         if norm_pix:
-            mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
-            pred = pred * (var + 1e-6).sqrt() + mean
+            mean, std = patch_stats(target)
+            pred = pred * std + mean
         if keep is not None:
             pred = pred.scatter(1, keep[..., None].expand(-1, -1, pred.shape[-1]), target.gather(
                 1, keep[..., None].expand(-1, -1, pred.shape[-1])))

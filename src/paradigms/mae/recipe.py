@@ -68,6 +68,11 @@ def encoder_net(cfg: NetConfig, in_shape, mean=None, std=None) -> nn.Module:
     return net
 
 
+def build_mae(cfg: MAEConfig, in_shape, mean=None, std=None) -> MAE:
+    """The MAE a config describes: its ViT encoder (``encoder_net``) and its decoder."""
+    return MAE(encoder_net(cfg.model, in_shape, mean, std), cfg.decoder_dim, cfg.decoder_depth, cfg.decoder_heads)
+
+
 @register
 class MaskedAutoencoder(ImageRecipe):
     name = "mae"
@@ -97,8 +102,8 @@ class MaskedAutoencoder(ImageRecipe):
         super().__init__(cfg, ctx)
         x, y, test_x, test_y = self.load_images()
         data = self.data
-        self.enc = encoder_net(cfg.model, self.in_shape, data.mean, data.std).to(ctx.device)
-        self.mae = MAE(self.enc, cfg.decoder_dim, cfg.decoder_depth, cfg.decoder_heads).to(ctx.device)
+        self.mae = build_mae(cfg, self.in_shape, data.mean, data.std).to(ctx.device)
+        self.enc = self.mae.encoder
         self.modules = {"encoder": self.enc, "decoder": self.mae.decoder}
         self.train_mae = ctx.distribute(self.mae)
         self.optimizers = {"opt": optim.build_optimizer(self.mae.parameters(), cfg.optim)}
@@ -160,13 +165,11 @@ class MaskedAutoencoder(ImageRecipe):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, ratio: float, generator: torch.Generator):
-        """(masked input, reconstruction with the visible patches pasted back, the raw prediction) in [0, 1]."""
+        """(masked input, reconstruction with the visible patches pasted back), images in [0, 1]."""
         self.mae.eval()
         keep, mask = self.masks(len(x), ratio, generator)
         pred = self.mae(x, keep)
-        norm_pix = self.cfg.norm_pix_loss
-        return (masked_image(x, mask, self.mae.patch), self.mae.pixels(pred, x, keep, norm_pix),
-                self.mae.pixels(pred, x, None, norm_pix))
+        return masked_image(x, mask, self.mae.patch), self.mae.pixels(pred, x, keep, self.cfg.norm_pix_loss)
 
     def figures(self):
         from ..engine.report import grid_figure
@@ -174,7 +177,7 @@ class MaskedAutoencoder(ImageRecipe):
         cfg = self.cfg
         x, _ = next(iter(self.test_loader.epoch(0)))
         shown = x[:8]
-        masked, pasted, _ = self.reconstruct(shown, cfg.mask_ratio, torch.Generator().manual_seed(cfg.seed))
+        masked, pasted = self.reconstruct(shown, cfg.mask_ratio, torch.Generator().manual_seed(cfg.seed))
         yield "reconstructions", grid_figure(
             torch.cat([masked, pasted, shown]),
             f"test images, {cfg.mask_ratio:.0%} of patches hidden (grey); the reconstruction with the visible "
@@ -189,7 +192,7 @@ def ratio_figure(recipe: MaskedAutoencoder, x: torch.Tensor):
     ratios = recipe.cfg.ratios
     cells = []
     for r in ratios:
-        masked, pasted, _ = recipe.reconstruct(x, r, torch.Generator().manual_seed(recipe.cfg.seed))
+        masked, pasted = recipe.reconstruct(x, r, torch.Generator().manual_seed(recipe.cfg.seed))
         cells += [(f"{r:.0%} hidden", masked), ("reconstruction", pasted)]
     cells.append(("original", x))
     n, k = len(x), len(cells)
@@ -210,4 +213,4 @@ def ratio_figure(recipe: MaskedAutoencoder, x: torch.Tensor):
     return fig
 
 
-__all__ = ["MAEConfig", "MaskedAutoencoder", "encoder_net", "ratio_figure"]
+__all__ = ["MAEConfig", "MaskedAutoencoder", "build_mae", "encoder_net", "ratio_figure"]
