@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language bench-mae clean
+	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -106,3 +106,9 @@ bench-language: install
 # probes, reconstruction error against the mask ratio, speed against all patches and a plain loop. Kept in runs/bench-mae.
 bench-mae: install
 	$(PY) benchmarks/bench_mae.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# Contrastive learning (issue 18): triplet on unseen faces against pixels and eigenfaces, SimCLR and MoCo under the
+# one encoder protocol (kNN + linear probe), few-label fine-tuning, speed against a plain loop. Kept in
+# runs/bench-contrastive.
+bench-contrastive: install
+	$(PY) benchmarks/bench_contrastive.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)

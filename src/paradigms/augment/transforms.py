@@ -224,6 +224,42 @@ class Hue(Transform):
         return f"hue {p['h'][i] * 360:+.0f}°" if p["on"][i] else ""
 
 
+class Jitter(Transform):
+    """SimCLR's colour distortion (Chen et al. 2020, appendix A): brightness, contrast, saturation and hue each changed
+    by a random amount, in a random order (one order per batch), together with probability ``p`` (SimCLR: 0.8).
+    ``strength`` s scales them: brightness, contrast and saturation factors in [1 - 0.8 s, 1 + 0.8 s], hue by up to
+    0.2 s of a turn (SimCLR's s = 0.5 on CIFAR-10, lightly's benchmark). On grey images only brightness and contrast."""
+
+    name, family = "jitter", "colour"
+
+    class Config(Transform.Config):
+        p: float = Field(0.8, ge=0, le=1, description="probability of distorting an image's colours")
+        strength: float = Field(0.5, ge=0, le=1.25, description="s: 0.5 on CIFAR-10, 1 on ImageNet (SimCLR)")
+
+    def draw(self, n, h, w, device):
+        s = self.cfg.strength
+        f = [uniform(n, max(0.0, 1 - 0.8 * s), 1 + 0.8 * s, device) for _ in range(3)]
+        return {"brightness": f[0], "contrast": f[1], "saturation": f[2], "hue": uniform(n, -0.2 * s, 0.2 * s, device),
+                "order": torch.randperm(4, device=device)}
+
+    def apply(self, x, p):
+        for i in p["order"].tolist():
+            if i == 0:
+                x = (x * p["brightness"].view(-1, 1, 1, 1)).clamp(0, 1)
+            elif i == 1:
+                x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, p["contrast"])
+            elif x.shape[1] == 3 and i == 2:
+                x = kornia.enhance.adjust_saturation(x, p["saturation"])
+            elif x.shape[1] == 3:
+                x = kornia.enhance.adjust_hue(x, p["hue"] * 2 * math.pi).clamp(0, 1)
+        return x
+
+    def describe(self, p, i):
+        if not p["on"][i]:
+            return ""
+        return f"colour jitter (b x{p['brightness'][i]:.2f}, c x{p['contrast'][i]:.2f})"
+
+
 class Greyscale(Transform):
     name, family, colour_only = "greyscale", "colour", True
 
@@ -338,5 +374,5 @@ class GaussianNoise(Transform):
 
 TRANSFORMS: dict[str, type[Transform]] = {
     t.name: t for t in (Rotate, Scale, ResizedCrop, PadCrop, Flip, Brightness, Contrast, Saturation, Hue,
-                        Greyscale, Blur, Cutout, GaussianNoise)
+                        Jitter, Greyscale, Blur, Cutout, GaussianNoise)
 }

@@ -1,4 +1,5 @@
-"""Your own images: ``imagefolder:PATH``, one sub-folder of images per class.
+"""Your own images: ``imagefolder:PATH``, one sub-folder of images per class (or, for the self-supervised recipes,
+images with no class folders: an unlabelled dataset, ``classes`` empty).
 
 ``PATH/train/`` with ``PATH/test/`` (or ``PATH/val/``) gives the split; otherwise 20% of each class
 goes to test (stratified, seed 0). Images are converted to one mode (greyscale when every file is)
@@ -108,6 +109,10 @@ def read_folder(spec: str, data_dir, max_memory_mb: int) -> ImageData:
     split_given = (path / "train").is_dir() and test_dir is not None
     train_dir = path / "train" if split_given else path
     dirs = class_dirs(train_dir)
+    unlabelled = not dirs and not split_given and any(p.is_file() for p in train_dir.iterdir())
+    if unlabelled:  # images and no class folders: unlabelled (the self-supervised recipes learn from it)
+        items = [(f, size, mode, 0) for f, size, mode in scan(train_dir)]
+        return _images(name, items, *split([0] * len(items)), [], max_memory_mb, path)
     if len(dirs) < 2:
         raise DataError(f"imagefolder {train_dir} has {len(dirs)} class sub-folder(s); "
                         "it needs at least 2 (one sub-folder of images per class)")
@@ -126,10 +131,14 @@ def read_folder(spec: str, data_dir, max_memory_mb: int) -> ImageData:
             raise DataError(f"{test_dir} has no images; put images in class sub-folders there or remove it")
     else:
         train_idx, test_idx = split([it[3] for it in items])
-        if not test_idx:
-            raise DataError(f"imagefolder {path} is too small to split 80/20: give each class at least 2 images "
-                            "(or provide train/ and test/ sub-folders)")
+    return _images(name, items, train_idx, test_idx, classes, max_memory_mb, path)
 
+
+def _images(name, items, train_idx, test_idx, classes, max_memory_mb, path) -> ImageData:
+    """The ImageData of scanned ``items`` (path, size, mode, label), in memory or streamed."""
+    if not test_idx:
+        raise DataError(f"imagefolder {path} is too small to split 80/20: give each class at least 2 images "
+                        "(or provide train/ and test/ sub-folders)")
     w, h = Counter(it[1] for it in items).most_common(1)[0][0]
     mode = "L" if all(it[2] in GREY_MODES for it in items) else "RGB"
     channels = 1 if mode == "L" else 3

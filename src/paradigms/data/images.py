@@ -65,6 +65,11 @@ class ImageData:
         return len(self.classes)
 
     @property
+    def labelled(self) -> bool:
+        """False for a folder of images with no class sub-folders (its labels are all 0 and mean nothing)."""
+        return bool(self.classes)
+
+    @property
     def num_train(self) -> int:
         return len(self.train_x) if self.train_x is not None else len(self.train_stream)
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import optim
 from ..data.subset import ImageRecipeConfig
-from ..nets import NetConfig, build_net, card
+from ..nets import NetConfig, build_encoder, card
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from .mae import MAE, masked_image, masked_patch_loss, random_masking
@@ -60,12 +60,9 @@ class MAEConfig(ImageRecipeConfig):
         return v
 
 
-def encoder_net(cfg: NetConfig, in_shape, mean=None, std=None) -> nn.Module:
-    """The MAE's encoder: the ViT that ``cfg`` names, its head the identity (it outputs its pooled feature), so its
-    state dict is a supervised ViT's without the head."""
-    net = build_net(cfg, in_shape, 1, mean, std)
-    net.head = nn.Identity()
-    return net
+encoder_net = build_encoder
+"""The MAE's encoder: the ViT that ``cfg`` names, its head the identity (it outputs its pooled feature), so its state
+dict is a supervised ViT's without the head."""
 
 
 def build_mae(cfg: MAEConfig, in_shape, mean=None, std=None) -> MAE:

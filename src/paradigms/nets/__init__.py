@@ -57,6 +57,15 @@ def build_net(cfg: NetConfig, in_shape: tuple[int, int, int], num_classes: int, 
     return ResNet(in_shape, num_classes, cfg.width, mean=mean, std=std)
 
 
+def build_encoder(cfg: NetConfig, in_shape: tuple[int, int, int], mean=None, std=None) -> Classifier:
+    """The network ``cfg`` names with its head the identity: it outputs its feature (``embed_dim`` wide), and its state
+    dict is a classifier's without the head, so ``finetune --from`` and a classifier load it. The encoder of every
+    self-supervised recipe (MAE, SimCLR, MoCo)."""
+    net = build_net(cfg, in_shape, 1, mean, std)
+    net.head = nn.Identity()
+    return net
+
+
 def card(cfg: NetConfig, in_shape, classes: list[str], mean, std) -> dict:
     """What ``model.json`` keeps of a classifier: enough to build it again (:func:`from_card`)."""
     return {"kind": "classifier", "net": cfg.model_dump(mode="json"), "input_shape": [int(s) for s in in_shape],
@@ -73,5 +82,5 @@ def is_convolutional(net: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in net.modules())
 
 
-__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_net",
+__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_encoder", "build_net",
            "card", "from_card", "is_convolutional"]
