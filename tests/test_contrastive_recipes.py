@@ -12,7 +12,7 @@ from paradigms.api import load, run
 from paradigms.contrastive.moco import SplitBatchNorm
 from paradigms.contrastive.triplet import balanced_accuracy, best_threshold, pair_distances, recall_at_1
 from paradigms.engine import Trainer
-from paradigms.transfer.probe import linear_probe, probe_run
+from paradigms.transfer.probe import evaluate_encoder, linear_probe, probe_run
 
 from .test_base import interrupted_then_resumed
 from .test_cli import error_line
@@ -134,6 +134,12 @@ def test_one_protocol_measures_every_kind_of_encoder(tmp_path):
         scores[recipe] = probe_run(r.run_dir, train_size=1000)
         assert set(scores[recipe]) == {"knn_acc", "probe_acc"}
     assert all(0.1 < s["knn_acc"] <= 1 and 0.1 < s["probe_acc"] <= 1 for s in scores.values())
+    net = load(tmp_path / "simclr")                                       # a ResNet: batch norm statistics too
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    evaluate_encoder(net, [(x, y)], [(x, y)], 10, k=5)
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())   # left untouched
     assert scores["supervised"]["probe_acc"] > 0.5                        # a trained classifier's features are linear
 
 

@@ -142,12 +142,8 @@ class MoCo(TwoViews):
         return k[torch.argsort(perm)]
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
-        x, _ = batch                                                          # (N, C, H, W); labels unused
         cfg = self.cfg
-        self.trained_to = step + 1
-        v1, v2 = self.two_views(x)
-        opt = self.optimizers["opt"]
-        lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, cfg.optim))
+        x, v1, v2, opt, lr = self.begin_step(batch, step)                     # x: (N, C, H, W), two views of it
         optim.ema_update(self.key, self.query, cfg.momentum)                  # theta_k <- m theta_k + (1-m) theta_q
         k2 = self.keys(v2)                                                    # (N, D), no gradient
         negatives = self.queue()                                              # (K, D), oldest first

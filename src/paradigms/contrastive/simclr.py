@@ -50,12 +50,8 @@ class SimCLR(TwoViews):
         self.optimizers = {"opt": optim.build_optimizer(self.train_model.parameters(), self.cfg.optim)}
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
-        x, _ = batch                                                          # (N, C, H, W); labels unused
         cfg = self.cfg
-        self.trained_to = step + 1
-        v1, v2 = self.two_views(x)
-        opt = self.optimizers["opt"]
-        lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, cfg.optim))
+        x, v1, v2, opt, lr = self.begin_step(batch, step)                     # x: (N, C, H, W), two views of it
         self.train_model.train()
         with self.ctx.autocast():
             z = self.train_model(torch.cat([v1, v2]))                        # (2N, proj_dim), one BN batch

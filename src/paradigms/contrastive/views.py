@@ -20,7 +20,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from .. import augment
+from .. import augment, optim
 from ..data import ImageLoader
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
@@ -113,6 +113,14 @@ class TwoViews(ImageRecipe):
     def two_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """t(x), t'(x): the policy drawn twice (from the engine's seeded, checkpointed generator)."""
         return self.views(x), self.views(x)
+
+    def begin_step(self, batch, step: int):
+        """What every step starts with: ``(x, t(x), t'(x), optimiser, learning rate)``, the rate set for ``step``."""
+        x, _ = batch                                                          # (N, C, H, W); labels unused
+        self.trained_to = step + 1
+        v1, v2 = self.two_views(x)
+        opt = self.optimizers["opt"]
+        return x, v1, v2, opt, optim.set_lr(opt, optim.lr_at(step, self.total_steps, self.cfg.optim))
 
     # -- evaluation ------------------------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
