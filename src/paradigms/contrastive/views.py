@@ -24,7 +24,7 @@ from .. import augment, optim
 from ..data import ImageLoader
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
-from ..nets import NetConfig, build_encoder, card, is_convolutional
+from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, is_convolutional
 from ..recipes import ImageRecipe
 from ..transfer import probe
 
@@ -102,13 +102,11 @@ class TwoViews(ImageRecipe):
         raise NotImplementedError
 
     def network_card(self) -> dict:
-        stats = self.enc.standardize
-        return {**card(self.cfg.model, self.in_shape, [], stats.mean.flatten().tolist(), stats.std.flatten().tolist()),
-                "kind": "encoder", "classes": None, "features": self.enc.embed_dim}
+        return encoder_card(self.cfg.model, self.enc, self.in_shape)
 
     @classmethod
     def build_network(cls, card: dict) -> nn.Module:
-        return build_encoder(NetConfig(**card["net"]), tuple(card["input_shape"]), card["mean"], card["std"])
+        return encoder_from_card(card)
 
     def two_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """t(x), t'(x): the policy drawn twice (from the engine's seeded, checkpointed generator)."""

@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import optim
 from ..data.subset import ImageRecipeConfig
-from ..nets import NetConfig, build_encoder, card
+from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from .mae import MAE, masked_image, masked_patch_loss, random_masking
@@ -108,13 +108,11 @@ class MaskedAutoencoder(ImageRecipe):
         self.trained_to: int | None = None  # the last training step run by this process (None: evaluating a run)
 
     def network_card(self) -> dict:
-        stats = self.enc.standardize
-        return {**card(self.cfg.model, self.in_shape, [], stats.mean.flatten().tolist(), stats.std.flatten().tolist()),
-                "kind": "encoder", "classes": None, "features": self.cfg.model.dim}
+        return encoder_card(self.cfg.model, self.enc, self.in_shape)
 
     @classmethod
     def build_network(cls, card: dict) -> nn.Module:
-        return encoder_net(NetConfig(**card["net"]), tuple(card["input_shape"]), card["mean"], card["std"])
+        return encoder_from_card(card)
 
     def masks(self, n: int, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return random_masking(n, self.mae.num_patches, ratio, generator, self.ctx.device)

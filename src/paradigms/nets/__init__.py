@@ -72,6 +72,18 @@ def card(cfg: NetConfig, in_shape, classes: list[str], mean, std) -> dict:
             "classes": [str(c) for c in classes], "mean": [float(m) for m in mean], "std": [float(s) for s in std]}
 
 
+def encoder_card(cfg: NetConfig, net: Classifier, in_shape) -> dict:
+    """What ``model.json`` keeps of an encoder (:func:`build_encoder`): a card with no classes and its feature width."""
+    stats = net.standardize
+    return {**card(cfg, in_shape, [], stats.mean.flatten().tolist(), stats.std.flatten().tolist()),
+            "kind": "encoder", "classes": None, "features": net.embed_dim}
+
+
+def encoder_from_card(card: dict) -> Classifier:
+    """The (untrained) encoder an :func:`encoder_card` describes."""
+    return build_encoder(NetConfig(**card["net"]), tuple(card["input_shape"]), card["mean"], card["std"])
+
+
 def from_card(card: dict) -> Classifier:
     """The (untrained) classifier a card describes."""
     return build_net(NetConfig(**card["net"]), tuple(card["input_shape"]), len(card["classes"]),
@@ -82,5 +94,5 @@ def is_convolutional(net: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in net.modules())
 
 
-__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_encoder", "build_net",
+__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_encoder", "build_net", "encoder_card", "encoder_from_card",
            "card", "from_card", "is_convolutional"]
