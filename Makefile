@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive clean
+	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -112,3 +112,9 @@ bench-mae: install
 # runs/bench-contrastive.
 bench-contrastive: install
 	$(PY) benchmarks/bench_contrastive.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# CLIP (issue 19): zero-shot accuracy against the linear probe, supervised learning and raw pixels on Fashion-MNIST and
+# CIFAR-10; two held-out class names with the locked MiniLM tower against a tower from scratch; held-out templates;
+# speed against a plain loop. About 50 minutes from nothing; networks kept in runs/bench-clip.
+bench-clip: install
+	$(PY) benchmarks/bench_clip.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)

@@ -11,6 +11,7 @@ with t learned from log(1 / 0.07) and s clipped at 100 ("to prevent scaling the 
 "Create a dataset classifier from label text": each class's embedding is its name in a prompt ("a photo of a {}."),
 or, as a prompt ensemble, the mean of the normalised embeddings of several prompts, normalised again (open_clip's
 ``build_zero_shot_classifier``); an image's class is the one whose embedding is most similar to its own.
+Retrieval is measured by recall@K (:func:`retrieval_recall`). The recipe: :mod:`.clip_recipe`.
 """
 
 from __future__ import annotations
@@ -75,4 +76,19 @@ def zero_shot_probs(image_emb: torch.Tensor, class_emb: torch.Tensor, logit_scal
     return (logit_scale * F.normalize(image_emb.float(), dim=-1) @ class_emb.float().T).softmax(-1)
 
 
-__all__ = ["HELD_OUT_TEMPLATES", "LogitScale", "TEMPLATES", "class_embeddings", "clip_loss", "zero_shot_probs"]
+def retrieval_recall(sim: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
+    """Recall@K of retrieval: the share of the Q queries with a relevant item among their K most similar.
+
+    sim (Q, N): each query's similarity to the N candidates; relevant (Q, N) bool: which candidates answer it (the
+    identity for paired data, where each image's answer is its own caption)."""
+    if sim.shape != relevant.shape:
+        raise ValueError(f"sim {tuple(sim.shape)} and relevant {tuple(relevant.shape)} must have one shape")
+    if max(ks) > sim.shape[1]:
+        raise ValueError(f"recall@{max(ks)} needs at least {max(ks)} candidates; there are {sim.shape[1]}")
+    top = sim.topk(max(ks), dim=1).indices                                  # (Q, K) the K most similar
+    hit = relevant.gather(1, top)                                           # (Q, K) which of them answer
+    return {k: float(hit[:, :k].any(1).float().mean()) for k in ks}
+
+
+__all__ = ["HELD_OUT_TEMPLATES", "LogitScale", "TEMPLATES", "class_embeddings", "clip_loss", "retrieval_recall",
+           "zero_shot_probs"]

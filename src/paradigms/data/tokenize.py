@@ -174,6 +174,27 @@ def train_tokenizer(kind: str, text: str, vocab_size: int = 2000, specials=(), n
     return SubwordTokenizer(tok, kind, specials, name)
 
 
+def word_tokenizer(text: str, specials=BERT_SPECIALS, name: str = "the corpus") -> SubwordTokenizer:
+    """A lower-cased WordPiece whose vocabulary is every word of ``text`` whole, and every character of it alone and
+    as a ``##`` continuation, in sorted order: the same ids for the same text (the WordPiece trainer breaks ties
+    differently from run to run), and a word outside the text is spelled out in the characters it knows."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    normalizer, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = {w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text))}
+    chars = sorted({c for w in words for c in w})
+    specials = tuple(specials) + (() if "[UNK]" in specials else ("[UNK]",))
+    entries = list(specials) + chars + ["##" + c for c in chars] + sorted(words - set(chars))
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(entries)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre, decoders.WordPiece()
+    if "[CLS]" in specials and "[SEP]" in specials:
+        from tokenizers import processors
+
+        tok.post_processor = processors.BertProcessing(("[SEP]", entries.index("[SEP]")),
+                                                       ("[CLS]", entries.index("[CLS]")))
+    return SubwordTokenizer(tok, "wordpiece", specials, name)
+
+
 def _lines(text: str, chunk: int = 1 << 16):
     """The text in pieces of about ``chunk`` characters cut at line ends (the trainer's iterator)."""
     start = 0
@@ -220,4 +241,19 @@ def pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, 
     return ids.to(device), keep.to(device)
 
 
-__all__ = ["BERT_SPECIALS", "KINDS", "CharTokenizer", "SubwordTokenizer", "load_tokenizer", "pad", "train_tokenizer"]
+def truncate(rows: list[list[int]], limit: int) -> list[list[int]]:
+    """Each row of ids cut to ``limit`` tokens keeping its last one (an encoder's [SEP])."""
+    if limit < 2:
+        raise UserError(f"a limit of {limit} tokens: a text needs at least 2 ([CLS] and [SEP])")
+    return [r if len(r) <= limit else r[:limit - 1] + r[-1:] for r in rows]
+
+
+def text_batch(tokenizer, texts: list[str], limit: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texts as one padded batch for an encoder: each tokenised with its special tokens ([CLS] ... [SEP]), cut to
+    ``limit`` tokens keeping the last, padded with [PAD]: ids (B, T) and the mask of real tokens (B, T)."""
+    rows = truncate(tokenizer.encode_batch(list(texts), special_tokens=True), limit)
+    return pad(rows, tokenizer.token_id("[PAD]"), device)
+
+
+__all__ = ["BERT_SPECIALS", "KINDS", "CharTokenizer", "SubwordTokenizer", "load_tokenizer", "pad", "text_batch",
+           "train_tokenizer", "truncate", "word_tokenizer"]

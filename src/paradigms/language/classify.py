@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.tokenize import pad
+from ..data.tokenize import text_batch
 from ..errors import UserError
 from ..nets.transformer import Transformer, mean_pool
 
@@ -76,12 +76,6 @@ class SentenceClassifier(nn.Module):
         return self.head(mean_pool(self.encoder.hidden(ids, keep), keep))   # (B, classes)
 
 
-def batch_ids(tokenizer, texts: list[str], block: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids padded with [PAD] (B, T) and the mask of real tokens, each text cut to ``block`` tokens."""
-    rows = [r[:block] for r in tokenizer.encode_batch(texts, special_tokens=True)]
-    return pad(rows, tokenizer.token_id("[PAD]"), device)
-
-
 def finetune(model: SentenceClassifier, groups: list[dict], tokenizer, task: SpeakerTask, epochs: int = 30,
              batch_size: int = 16, lr: float = 1e-4, seed: int = 0) -> dict[str, float]:
     """Train every parameter group (``lr`` times its ``lr_scale``) with AdamW on the labelled lines, then the test
@@ -96,7 +90,7 @@ def finetune(model: SentenceClassifier, groups: list[dict], tokenizer, task: Spe
     model.train()
     for _ in range(epochs):
         for idx in torch.randperm(n, generator=g).split(batch_size):
-            ids, keep = batch_ids(tokenizer, [task.train_texts[i] for i in idx], block, device)
+            ids, keep = text_batch(tokenizer, [task.train_texts[i] for i in idx], block, device)
             loss = F.cross_entropy(model(ids, keep), y_all[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -105,6 +99,6 @@ def finetune(model: SentenceClassifier, groups: list[dict], tokenizer, task: Spe
     right = 0
     with torch.no_grad():
         for s in range(0, len(task.test_texts), 128):
-            ids, keep = batch_ids(tokenizer, task.test_texts[s:s + 128], block, device)
+            ids, keep = text_batch(tokenizer, task.test_texts[s:s + 128], block, device)
             right += int((model(ids, keep).argmax(1).cpu() == torch.tensor(task.test_labels[s:s + 128])).sum())
     return {"test/acc": right / len(task.test_texts), "train/loss": float(loss.detach())}

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data.tokenize import SubwordTokenizer, load_tokenizer, pad
+from ..data.tokenize import SubwordTokenizer, load_tokenizer, pad, truncate
 from ..errors import UserError
 from ..nets.transformer import Transformer, TransformerConfig, mean_pool
 
@@ -294,8 +294,7 @@ def sentence_embeddings(model: Transformer, tokenizer: SubwordTokenizer, texts: 
     limit = min(limit, model.cfg.block_size)
     if limit < 2:
         raise UserError(f"max_tokens={max_tokens}: a text needs at least 2 tokens ([CLS] and [SEP])")
-    ids = tokenizer.encode_batch(texts, special_tokens=True)
-    ids = [x if len(x) <= limit else x[:limit - 1] + x[-1:] for x in ids]     # keep the final [SEP]
+    ids = truncate(tokenizer.encode_batch(texts, special_tokens=True), limit)   # keep the final [SEP]
     pad_id = tokenizer.token_id("[PAD]")
     device = next(model.parameters()).device
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))               # longest first: batches of like lengths
