@@ -20,7 +20,9 @@ BERT-family encoder, ``minilm`` (all-MiniLM-L6-v2) or a folder, *locked*: no gra
 trained (LiT's locked tower, Zhai et al. 2022, on the text side), so a class name never seen in training still lands
 where its meaning is. Each
 distinct caption of a batch goes through the text transformer once (labels repeat within a batch); a locked tower's
-features of a caption are computed once per run.
+features of a caption are computed once per run. Both towers pool by the mean over tokens (MiniLM's own pooling; CLIP's
+text tower is causal and takes the [EOS] token's state). Under DDP each rank's pairs are its own negatives (the paper
+gathers them across devices).
 
 Captions built from labels repeat: a batch of 256 over 10 classes holds some 25 captions naming each class, and CLIP's
 loss counts all but the image's own as negatives (the paper's web captions are nearly all distinct). We keep the
