@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .errors import CheckpointError, UserError
@@ -52,6 +51,7 @@ def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     """
     from . import recipes
     from .engine import checkpoint as ckpt
+    from .nets import to_device
 
     run_dir = Path(run_dir)
     path = run_dir / "model.json"
@@ -74,7 +74,4 @@ def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     net.classes = card.get("classes")
     net.input_shape = tuple(card["input_shape"]) if "input_shape" in card else None
     net.card = card
-    net = net.to(device).eval()
-    if torch.device(device).type == "cpu" and any(isinstance(m, nn.Conv2d) for m in net.modules()):
-        net = net.to(memory_format=torch.channels_last)  # as training runs it: oneDNN's fast layout on a CPU
-    return net
+    return to_device(net, device).eval()       # on a CPU, a convolutional network as training runs it: channels_last

@@ -51,7 +51,7 @@ from ..data import ImageLoader
 from ..data.subset import ImageRecipeConfig
 from ..data.tokenize import BERT_SPECIALS, load_tokenizer, text_batch, word_tokenizer
 from ..errors import UserError
-from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, is_convolutional
+from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, to_device
 from ..nets.transformer import Transformer, TransformerConfig, mean_pool
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
@@ -244,9 +244,7 @@ class CLIP(ImageRecipe):
                             "names one class; drop it from augment")
 
         data = self.data
-        enc = build_encoder(cfg.model, self.in_shape, data.mean, data.std).to(ctx.device)
-        if is_convolutional(enc) and ctx.device.type == "cpu":
-            enc = enc.to(memory_format=torch.channels_last)
+        enc = to_device(build_encoder(cfg.model, self.in_shape, data.mean, data.std), ctx.device)
         image_proj = nn.Linear(enc.embed_dim, cfg.embed_dim, bias=False).to(ctx.device)          # W_i
         text = self.build_text_tower().to(ctx.device)
         scale = LogitScale(cfg.init_temperature, cfg.max_logit_scale).to(ctx.device)

@@ -33,7 +33,7 @@ from .. import augment, optim
 from ..data import unit
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
-from ..nets import NetConfig, build_net, card, is_convolutional
+from ..nets import NetConfig, build_net, card, to_device
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from .losses import MINING, mine_triplets, squared_distances, triplet_loss
@@ -141,9 +141,7 @@ class Triplet(ImageRecipe):
             raise UserError(f"identity {who} has {int(counts.min())} images, fewer than images_per_person="
                             f"{cfg.images_per_person} (lower it)")
         self.by_person = [torch.nonzero(parts["train"][1] == i).flatten() for i in self.train_ids.tolist()]
-        self.net = build_net(cfg.model, self.in_shape, cfg.embedding_dim, data.mean, data.std).to(ctx.device)
-        if is_convolutional(self.net) and ctx.device.type == "cpu":
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = to_device(build_net(cfg.model, self.in_shape, cfg.embedding_dim, data.mean, data.std), ctx.device)
         self.untrained = copy.deepcopy(self.net)   # the network before training (the figure's "before")
         self.modules = {"model": self.net}
         self.train_net = ctx.distribute(self.net)

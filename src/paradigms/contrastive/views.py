@@ -24,7 +24,7 @@ from .. import augment, optim
 from ..data import ImageLoader
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
-from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, is_convolutional
+from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, to_device
 from ..recipes import ImageRecipe
 from ..transfer import probe
 
@@ -92,11 +92,8 @@ class TwoViews(ImageRecipe):
         self.trained_to: int | None = None  # the last training step of this process (None: evaluating a run)
 
     def make_encoder(self) -> nn.Module:
-        data, ctx = self.data, self.ctx
-        net = build_encoder(self.cfg.model, self.in_shape, data.mean, data.std).to(ctx.device)
-        if is_convolutional(net) and ctx.device.type == "cpu":
-            net = net.to(memory_format=torch.channels_last)
-        return net
+        data = self.data
+        return to_device(build_encoder(self.cfg.model, self.in_shape, data.mean, data.std), self.ctx.device)
 
     def build(self) -> None:
         raise NotImplementedError

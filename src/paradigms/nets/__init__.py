@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from pydantic import Field
 from torch import nn
 
@@ -94,5 +95,14 @@ def is_convolutional(net: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in net.modules())
 
 
+def to_device(net: nn.Module, device) -> nn.Module:
+    """``net`` on ``device``; on a CPU a convolutional network in the channels_last memory format (oneDNN's fast
+    layout there), as training and ``paradigms.load`` run it."""
+    net = net.to(device)
+    if torch.device(device).type == "cpu" and is_convolutional(net):
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
 __all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_encoder", "build_net", "encoder_card", "encoder_from_card",
-           "card", "from_card", "is_convolutional"]
+           "card", "from_card", "is_convolutional", "to_device"]

@@ -29,7 +29,7 @@ from ..augment import figures as augment_figures
 from ..data import ImageLoader, unit
 from ..data.subset import ImageRecipeConfig
 from ..evaluate import confusion_figure, evaluate_classifier, mistakes_figure, predict
-from ..nets import NetConfig, build_net, card, is_convolutional
+from ..nets import NetConfig, build_net, card, to_device
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 
@@ -92,9 +92,7 @@ class Supervised(ImageRecipe):
             x, y, self.check_batch = x[:-adv.check_n], y[:-adv.check_n], (x[-adv.check_n:], y[-adv.check_n:])
             self.guard = adversarial_training.CollapseGuard(adv.stop_drop)
         self.num_classes = len(self.classes)
-        self.net = self.make_net(self.in_shape, self.num_classes).to(ctx.device)  # pixels in [0, 1] in
-        if is_convolutional(self.net) and ctx.device.type == "cpu":
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = to_device(self.make_net(self.in_shape, self.num_classes), ctx.device)  # pixels in [0, 1] in
         self.modules = {"model": self.net}
         self.train_net = ctx.distribute(self.net)
         self.optimizers = {"opt": optim.build_optimizer(self.param_groups(), cfg.optim)}
