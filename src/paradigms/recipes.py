@@ -182,6 +182,14 @@ class ImageRecipe(Recipe):
         self.train_x, self.train_y, self.test_x, self.test_y = x, y, test_x, test_y
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
 
+    def whole_loader(self, x, y, stream=None):
+        """Every image of ``x`` in order, in batches of 1,024, on every rank alike: what an evaluation or a figure
+        reads whole (each rank its own copy). Call after :meth:`make_loaders`."""
+        from .data import ImageLoader
+
+        return ImageLoader(x, y, batch_size=1024, shuffle=False, drop_last=False, stream=stream,
+                           **{**self.loader_args, "world": 1, "rank": 0})
+
     @property
     def steps_per_epoch(self) -> int:
         return len(self.train_loader)

@@ -47,7 +47,6 @@ from torch import nn
 
 from .. import augment, optim
 from ..config import Section
-from ..data import ImageLoader
 from ..data.subset import ImageRecipeConfig
 from ..data.tokenize import BERT_SPECIALS, load_tokenizer, text_batch, word_tokenizer
 from ..errors import UserError
@@ -253,9 +252,7 @@ class CLIP(ImageRecipe):
         self.train_model = ctx.distribute(self.model)
         self.optimizers = {"opt": optim.build_optimizer(self.model.parameters(), cfg.optim)}
         self.make_loaders(x, y, test_x, test_y)
-        args = {**self.loader_args, "world": 1, "rank": 0}     # evaluation reads every image in order, on every rank
-        self.feature_loader = ImageLoader(x, y, batch_size=1024, shuffle=False, drop_last=False,
-                                          stream=data.train_stream, **args)
+        self.feature_loader = self.whole_loader(x, y, data.train_stream)    # the probe reads every training image
         self.trained_to: int | None = None
 
     def held_out_indices(self) -> list[int]:

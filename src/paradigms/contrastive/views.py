@@ -21,7 +21,6 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from .. import augment, optim
-from ..data import ImageLoader
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
 from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, to_device
@@ -85,10 +84,7 @@ class TwoViews(ImageRecipe):
         self.n_train = len(x) if x is not None else data.num_train
         self.build()
         self.make_loaders(x, y, test_x, test_y)
-        # the evaluation reads every training image in order, on every rank alike (its own copy of the metric)
-        args = {**self.loader_args, "world": 1, "rank": 0}
-        self.feature_loader = ImageLoader(x, y, batch_size=1024, shuffle=False, drop_last=False,
-                                          stream=data.train_stream, **args)
+        self.feature_loader = self.whole_loader(x, y, data.train_stream)    # the evaluation reads every training image
         self.trained_to: int | None = None  # the last training step of this process (None: evaluating a run)
 
     def make_encoder(self) -> nn.Module:

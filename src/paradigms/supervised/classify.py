@@ -26,7 +26,7 @@ from ..adversarial.attacks import default_step_size
 from ..adversarial import training as adversarial_training
 from ..errors import UserError
 from ..augment import figures as augment_figures
-from ..data import ImageLoader, unit
+from ..data import unit
 from ..data.subset import ImageRecipeConfig
 from ..evaluate import confusion_figure, evaluate_classifier, mistakes_figure, predict
 from ..nets import NetConfig, build_net, card, to_device
@@ -102,8 +102,7 @@ class Supervised(ImageRecipe):
                             f"labels ({'/'.join(m.name for m in self.augment.mixes)}): drop the mix from augment")
         self.make_loaders(x, y, test_x, test_y)
         # figures are drawn by rank 0 alone, over the whole test set
-        self.figure_loader = ImageLoader(test_x, test_y, batch_size=1024, shuffle=False, drop_last=False,
-                                         stream=data.test_stream, **{**self.loader_args, "world": 1, "rank": 0})
+        self.figure_loader = self.whole_loader(test_x, test_y, data.test_stream)
 
     # hooks for recipes built on this one (fine-tuning builds its net from the source and freezes part of it)
     def make_net(self, in_shape: tuple[int, int, int], num_classes: int) -> torch.nn.Module:
