@@ -31,13 +31,13 @@ import torch.nn.functional as F  # noqa: E402
 
 from paradigms import augment, recipes  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
-from paradigms.contrastive.clip import class_embeddings, clip_loss  # noqa: E402
+from paradigms.contrastive.clip import clip_loss  # noqa: E402
 from paradigms.contrastive.clip_recipe import caption_names  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.data.tokenize import BERT_SPECIALS, text_batch, word_tokenizer  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
 from paradigms.nets import build_encoder  # noqa: E402
-from paradigms.nets.transformer import Transformer, TransformerConfig, mean_pool  # noqa: E402
+from paradigms.nets.transformer import mean_pool  # noqa: E402
 from paradigms.transfer.probe import linear_probe  # noqa: E402
 from runs import COMMON, Runs, mean  # noqa: E402
 from sections import run_sections  # noqa: E402
@@ -168,11 +168,7 @@ def per_template(run_dir: Path, data_dir: str) -> dict[str, float]:
     trained = load_trained(run_dir, "cpu", data_dir=data_dir, probe=False)
     emb, y = trained.image_embeddings(trained.test_loader.epoch(0))
     e = F.normalize(emb, dim=1)
-    out = {}
-    for t in [*trained.cfg.templates, *trained.cfg.held_out_templates]:
-        w = class_embeddings(trained.encode_text, trained.names, [t]).cpu()
-        out[t] = float(((e @ w.T).argmax(1) == y).float().mean())
-    return out
+    return {t: trained.zero_shot_accuracy(e, y, [t]) for t in [*trained.cfg.templates, *trained.cfg.held_out_templates]}
 
 
 def section_templates(runs: Runs, args) -> list[str]:
@@ -208,11 +204,10 @@ def towers(cfg, data, tok):
     """The recipe's two towers built by hand: (image encoder, W_i, text transformer, W_t, log-scale parameter)."""
     enc = build_encoder(cfg.model, (data.channels, *data.size), data.mean, data.std)
     enc = enc.to(memory_format=torch.channels_last)
-    t = cfg.text_model
-    text = Transformer(TransformerConfig(vocab_size=tok.vocab_size, block_size=t.max_tokens, n_layer=t.n_layer,
-                                         n_head=t.n_head, n_embd=t.n_embd, causal=False, norm_first=True))
+    text = cfg.text_model.transformer(tok.vocab_size)
     return (enc, torch.nn.Linear(enc.embed_dim, cfg.embed_dim, bias=False), text,
-            torch.nn.Linear(t.n_embd, cfg.embed_dim, bias=False), torch.nn.Parameter(torch.tensor(1 / 0.07).log()))
+            torch.nn.Linear(text.cfg.n_embd, cfg.embed_dim, bias=False),
+            torch.nn.Parameter(torch.tensor(1 / 0.07).log()))
 
 
 def plain_loop(cfg, data, steps: int) -> float:

@@ -17,6 +17,7 @@ Retrieval is measured by recall@K (:func:`retrieval_recall`). The recipe: :mod:`
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable, Sequence
 
 import torch
@@ -29,6 +30,15 @@ TEMPLATES = ("a photo of a {}.", "a blurry photo of a {}.", "a photo of the {}."
 """Caption templates for training captions built from class names (some of the paper's ImageNet prompts)."""
 HELD_OUT_TEMPLATES = ("a pixelated photo of the {}.", "a sketch of a {}.", "a photo of one {}.", "art of the {}.")
 """Templates never used in training captions: zero-shot with these measures generalisation beyond the wording."""
+
+
+def check_template(template: str) -> str:
+    """``template`` when it holds exactly one ``{}``, where a class name goes; else a ValueError saying so."""
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    if fields != [""]:
+        raise ValueError(f"template {template!r} must hold exactly one {{}} where the class name goes, "
+                         "e.g. 'a photo of a {}.'")
+    return template
 
 
 class LogitScale(nn.Module):
@@ -90,5 +100,5 @@ def retrieval_recall(sim: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int
     return {k: float(hit[:, :k].any(1).float().mean()) for k in ks}
 
 
-__all__ = ["HELD_OUT_TEMPLATES", "LogitScale", "TEMPLATES", "class_embeddings", "clip_loss", "retrieval_recall",
-           "zero_shot_probs"]
+__all__ = ["HELD_OUT_TEMPLATES", "LogitScale", "TEMPLATES", "check_template", "class_embeddings", "clip_loss",
+           "retrieval_recall", "zero_shot_probs"]

@@ -18,11 +18,10 @@ The text tower is ``scratch`` (a small bidirectional transformer whose vocabular
 and characters: a word no caption holds is spelled out in characters it has no meaning for) or a pretrained
 BERT-family encoder, ``minilm`` (all-MiniLM-L6-v2) or a folder, *locked*: no gradient reaches it and only W_t is
 trained (LiT's locked tower, Zhai et al. 2022, on the text side), so a class name never seen in training still lands
-where its meaning is. Each
-distinct caption of a batch goes through the text transformer once (labels repeat within a batch); a locked tower's
-features of a caption are computed once per run. Both towers pool by the mean over tokens (MiniLM's own pooling; CLIP's
-text tower is causal and takes the [EOS] token's state). Under DDP each rank's pairs are its own negatives (the paper
-gathers them across devices).
+where its meaning is. Each distinct caption of a batch goes through the text transformer once (labels repeat within a
+batch); a locked tower's features of a caption are computed once per run. Both towers pool by the mean over tokens
+(MiniLM's own pooling; CLIP's text tower is causal and takes the [EOS] token's state). Under DDP each rank's pairs are
+its own negatives (the paper gathers them across devices).
 
 Captions built from labels repeat: a batch of 256 over 10 classes holds some 25 captions naming each class, and CLIP's
 loss counts all but the image's own as negatives (the paper's web captions are nearly all distinct). We keep the
@@ -37,7 +36,6 @@ the end the kNN and linear probe of f (:mod:`paradigms.transfer.probe`, as every
 
 from __future__ import annotations
 
-import string
 import textwrap
 
 import torch
@@ -55,7 +53,8 @@ from ..nets.transformer import Transformer, TransformerConfig, mean_pool
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from ..transfer import probe
-from .clip import HELD_OUT_TEMPLATES, TEMPLATES, LogitScale, class_embeddings, clip_loss, retrieval_recall
+from .clip import (HELD_OUT_TEMPLATES, TEMPLATES, LogitScale, check_template, class_embeddings, clip_loss,
+                   retrieval_recall)
 
 TOKENIZER_FILE = "tokenizer.json"
 WORDS = {**{str(i): w for i, w in enumerate("zero one two three four five six seven eight nine".split())},
@@ -72,6 +71,15 @@ class TextConfig(Section):
     n_embd: int = Field(128, ge=8)
     max_tokens: int = Field(32, ge=4, le=512, description="a text is cut to this many tokens ([CLS] and [SEP] "
                             "included)")
+
+    def transformer(self, vocab_size: int) -> Transformer:
+        """The tower's untrained transformer over a vocabulary of ``vocab_size`` tokens."""
+        try:
+            return Transformer(TransformerConfig(vocab_size=vocab_size, block_size=self.max_tokens,
+                                                 n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                                                 causal=False, norm_first=True))
+        except ValueError as e:   # n_embd not divisible by n_head
+            raise UserError(f"text_model: {e}") from None
 
 
 class CLIPConfig(ImageRecipeConfig):
@@ -106,12 +114,7 @@ class CLIPConfig(ImageRecipeConfig):
     def _templates(cls, v, info):
         if info.field_name == "templates" and not v:
             raise ValueError("captions need at least one template, e.g. ['a photo of a {}.']")
-        for t in v:
-            fields = [f for _, f, _, _ in string.Formatter().parse(t) if f is not None]
-            if fields != [""]:
-                raise ValueError(f"template {t!r} must hold exactly one {{}} where the class name goes, "
-                                 "e.g. 'a photo of a {}.'")
-        return v
+        return [check_template(t) for t in v]
 
     @field_validator("held_out_classes")
     @classmethod
@@ -278,13 +281,8 @@ class CLIP(ImageRecipe):
             limit = min(cfg.text_model.max_tokens, net.hf.max_tokens or net.cfg.block_size)
             return TextTower(net, tok, cfg.embed_dim, limit, locked=True)
         tok = self.caption_tokenizer()
-        t = cfg.text_model
-        try:
-            tc = TransformerConfig(vocab_size=tok.vocab_size, block_size=t.max_tokens, n_layer=t.n_layer,
-                                   n_head=t.n_head, n_embd=t.n_embd, causal=False, norm_first=True)
-        except ValueError as e:
-            raise UserError(f"text_model: {e}") from None
-        return TextTower(Transformer(tc), tok, cfg.embed_dim, t.max_tokens, locked=False)
+        return TextTower(cfg.text_model.transformer(tok.vocab_size), tok, cfg.embed_dim, cfg.text_model.max_tokens,
+                         locked=False)
 
     def caption_tokenizer(self):
         """The words and characters of the training captions (the held-out classes' names and templates are not in
@@ -347,25 +345,29 @@ class CLIP(ImageRecipe):
         emb = self.model.encode_image(images.to(self.ctx.device)).float()
         return (float(self.model.logit_scale()) * F.normalize(emb, dim=1) @ classes.T).softmax(-1).cpu()
 
+    def zero_shot_accuracy(self, e: torch.Tensor, y: torch.Tensor, templates: list[str],
+                           classes: list[int] | None = None) -> float:
+        """Zero-shot accuracy of the images of ``classes`` (default: all) among those classes' names alone, each name
+        the prompt ensemble of ``templates``; e (N, D) the images' normalised embeddings on the CPU, y (N,) labels."""
+        classes = list(range(len(self.names))) if classes is None else classes
+        w = class_embeddings(self.encode_text, [self.names[c] for c in classes], templates).cpu()   # (K, D)
+        sel = torch.isin(y, torch.tensor(classes))
+        pred = torch.tensor(classes)[(e[sel] @ w.T).argmax(1)]
+        return float((pred == y[sel]).float().mean())
+
     def evaluate(self) -> dict[str, float]:
         cfg = self.cfg
         emb, y = self.image_embeddings(self.test_loader.epoch(0))
         e = F.normalize(emb, dim=1)
-
-        def accuracy(templates, classes=None, rows=None):
-            classes = list(range(len(self.names))) if classes is None else classes
-            w = class_embeddings(self.encode_text, [self.names[c] for c in classes], templates).cpu()
-            sel = torch.ones(len(y), dtype=torch.bool) if rows is None else rows
-            pred = torch.tensor(classes)[(e[sel] @ w.T).argmax(1)]
-            return float((pred == y[sel]).float().mean())
-
-        out = {"zero_shot_acc": accuracy(cfg.templates[:1]), "zero_shot_ensemble_acc": accuracy(cfg.templates)}
+        accuracy = self.zero_shot_accuracy
+        out = {"zero_shot_acc": accuracy(e, y, cfg.templates[:1]),
+               "zero_shot_ensemble_acc": accuracy(e, y, cfg.templates)}
         if cfg.held_out_templates:
-            out["zero_shot_unseen_templates_acc"] = accuracy(cfg.held_out_templates)
+            out["zero_shot_unseen_templates_acc"] = accuracy(e, y, cfg.held_out_templates)
         if self.held_out:
-            out["held_out_acc"] = accuracy(cfg.templates, self.held_out, torch.isin(y, torch.tensor(self.held_out)))
+            out["held_out_acc"] = accuracy(e, y, cfg.templates, self.held_out)
             out["held_out_chance"] = 1 / len(self.held_out)
-            out["seen_acc"] = accuracy(cfg.templates, self.seen, torch.isin(y, torch.tensor(self.seen)))
+            out["seen_acc"] = accuracy(e, y, cfg.templates, self.seen)
         out.update(self.retrieval(e, y))
         end = self.trained_to is None or self.trained_to >= self.total_steps
         if cfg.probe and end:

@@ -30,7 +30,7 @@ def zero_shot(
 
     from ..data.images import decode_image
     from ..engine.trainer import load_config, load_trained
-    from .clip_recipe import CLIPConfig
+    from .clip import check_template
 
     names = [n.strip() for n in labels.split(",") if n.strip()]
     if len(names) < 2:
@@ -40,11 +40,11 @@ def zero_shot(
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise UserError(f"--labels names {', '.join(map(repr, twice))} twice; give each class once")
-    if template:
-        try:
-            CLIPConfig(templates=template)
-        except ValueError as e:
-            raise UserError(f"--template: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    try:
+        for t in template or []:
+            check_template(t)
+    except ValueError as e:
+        raise UserError(f"--template: {e}") from None
     cfg = load_config(run_dir)
     if cfg.recipe != "clip":
         raise UserError(f"{run_dir} is a {cfg.recipe} run; zero-shot needs a clip run (paradigms run clip), whose "

@@ -104,5 +104,5 @@ def to_device(net: nn.Module, device) -> nn.Module:
     return net
 
 
-__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_encoder", "build_net", "encoder_card", "encoder_from_card",
-           "card", "from_card", "is_convolutional", "to_device"]
+__all__ = ["MLP", "NETS", "Classifier", "LeNet5", "NetConfig", "ResNet", "ResNet18", "Standardize", "ViT", "build_encoder",
+           "build_net", "card", "encoder_card", "encoder_from_card", "from_card", "is_convolutional", "to_device"]
