@@ -196,3 +196,20 @@ class ImageRecipe(Recipe):
 
     def batches(self, epoch: int, start: int = 0):
         return self.train_loader.epoch(epoch, start)
+
+
+class EncoderRecipe(ImageRecipe):
+    """An image recipe whose network (``modules[network]``) is an encoder that :func:`paradigms.nets.build_encoder`
+    built from ``cfg.model``: ``model.json`` keeps its card (no classes; its feature width), ``paradigms.load``
+    rebuilds it (SimCLR, MoCo, the MAE, CLIP's image tower)."""
+
+    def network_card(self) -> dict:
+        from .nets import encoder_card
+
+        return encoder_card(self.cfg.model, self.modules[self.network], self.in_shape)
+
+    @classmethod
+    def build_network(cls, card: dict) -> nn.Module:
+        from .nets import encoder_from_card
+
+        return encoder_from_card(card)

@@ -48,10 +48,10 @@ from ..config import Section
 from ..data.subset import ImageRecipeConfig
 from ..data.tokenize import BERT_SPECIALS, load_tokenizer, text_batch, word_tokenizer
 from ..errors import UserError
-from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, to_device
+from ..nets import NetConfig, build_encoder, to_device
 from ..nets.transformer import Transformer, TransformerConfig, mean_pool
 from ..optim import OptimConfig
-from ..recipes import ImageRecipe, register
+from ..recipes import EncoderRecipe, register
 from ..transfer import probe
 from .clip import (HELD_OUT_TEMPLATES, TEMPLATES, LogitScale, check_template, class_embeddings, clip_loss,
                    retrieval_recall)
@@ -205,7 +205,7 @@ def caption_names(classes: list[str], given: list[str] | None) -> list[str]:
 
 
 @register
-class CLIP(ImageRecipe):
+class CLIP(EncoderRecipe):
     name = "clip"
     family = "contrastive"
     measures = "zero-shot test accuracy from class-name prompts (one prompt, ensemble, unseen templates and classes)"
@@ -297,13 +297,6 @@ class CLIP(ImageRecipe):
             saved.parent.mkdir(parents=True, exist_ok=True)
             tok.save(saved)
         return tok
-
-    def network_card(self) -> dict:
-        return encoder_card(self.cfg.model, self.modules["image"], self.in_shape)
-
-    @classmethod
-    def build_network(cls, card: dict) -> nn.Module:
-        return encoder_from_card(card)
 
     # -- training ----------------------------------------------------------------------------------------------------
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:

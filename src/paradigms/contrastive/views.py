@@ -23,8 +23,8 @@ from torch import nn
 from .. import augment, optim
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
-from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card, to_device
-from ..recipes import ImageRecipe
+from ..nets import NetConfig, build_encoder, to_device
+from ..recipes import EncoderRecipe
 from ..transfer import probe
 
 
@@ -61,7 +61,7 @@ class ViewsConfig(ImageRecipeConfig):
         return v
 
 
-class TwoViews(ImageRecipe):
+class TwoViews(EncoderRecipe):
     """Base of SimCLR and MoCo: data, views, the encoder f and head g, evaluation and figures. A subclass builds its
     modules and optimiser (``build``) and writes ``train_step``."""
 
@@ -93,13 +93,6 @@ class TwoViews(ImageRecipe):
 
     def build(self) -> None:
         raise NotImplementedError
-
-    def network_card(self) -> dict:
-        return encoder_card(self.cfg.model, self.enc, self.in_shape)
-
-    @classmethod
-    def build_network(cls, card: dict) -> nn.Module:
-        return encoder_from_card(card)
 
     def two_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """t(x), t'(x): the policy drawn twice (from the engine's seeded, checkpointed generator)."""

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import torch
 from pydantic import Field, field_validator
-from torch import nn
 
 from .. import optim
 from ..data.subset import ImageRecipeConfig
-from ..nets import NetConfig, build_encoder, encoder_card, encoder_from_card
+from ..nets import NetConfig, build_encoder
 from ..optim import OptimConfig
-from ..recipes import ImageRecipe, register
+from ..recipes import EncoderRecipe, register
 from .mae import MAE, masked_image, masked_patch_loss, random_masking
 
 
@@ -71,7 +70,7 @@ def build_mae(cfg: MAEConfig, in_shape, mean=None, std=None) -> MAE:
 
 
 @register
-class MaskedAutoencoder(ImageRecipe):
+class MaskedAutoencoder(EncoderRecipe):
     name = "mae"
     family = "self-supervised"
     measures = "test loss on the hidden patches (fixed masks); the encoder fine-tuned through finetune --from"
@@ -106,13 +105,6 @@ class MaskedAutoencoder(ImageRecipe):
         self.optimizers = {"opt": optim.build_optimizer(self.mae.parameters(), cfg.optim)}
         self.make_loaders(x, y, test_x, test_y)
         self.trained_to: int | None = None  # the last training step run by this process (None: evaluating a run)
-
-    def network_card(self) -> dict:
-        return encoder_card(self.cfg.model, self.enc, self.in_shape)
-
-    @classmethod
-    def build_network(cls, card: dict) -> nn.Module:
-        return encoder_from_card(card)
 
     def masks(self, n: int, ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return random_masking(n, self.mae.num_patches, ratio, generator, self.ctx.device)
