@@ -61,17 +61,12 @@ SUPERVISED = ["model.name=resnet", "model.width=16"]
 
 def pixel_logistic(ds: str, data_dir: str, runs: Runs) -> float:
     """Test accuracy of logistic regression on raw pixels (L-BFGS on standardised pixels, as the probe), kept."""
-    key = f"{ds}-pixels"
-    if key in runs.done:
-        return runs.done[key]["acc"]
-    data = load_images(ds, data_dir)
-    acc = linear_probe(data.train_x.flatten(1).float() / 255, data.train_y, data.test_x.flatten(1).float() / 255,
-                       data.test_y, data.num_classes)
-    row = {"key": key, "acc": acc, "metrics": {"test/acc": acc}}
-    with runs.log.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    runs.done[key] = row
-    return acc
+    def measure():
+        data = load_images(ds, data_dir)
+        return {"test/acc": linear_probe(data.train_x.flatten(1).float() / 255, data.train_y,
+                                         data.test_x.flatten(1).float() / 255, data.test_y, data.num_classes)}
+
+    return runs.measured(f"{ds}-pixels", measure)["test/acc"]
 
 
 # -- 1. zero-shot against the probe and supervised learning -----------------------------------------------------------
@@ -185,14 +180,8 @@ def section_templates(runs: Runs, args) -> list[str]:
             row = runs.done.get(f"{key}-s0")
             if row is None:
                 continue
-            pt = runs.done.get(f"{key}-templates")
-            if pt is None:
-                pt = {"key": f"{key}-templates", "acc": None,
-                      "metrics": per_template(runs.dir(key, 0), runs.flags["data_dir"])}
-                with runs.log.open("a") as f:
-                    f.write(json.dumps(pt) + "\n")
-                runs.done[pt["key"]] = pt
-            acc, m = pt["metrics"], row["metrics"]
+            acc = runs.measured(f"{key}-templates", lambda: per_template(runs.dir(key, 0), runs.flags["data_dir"]))
+            m = row["metrics"]
             lines.append(f"| {ds} | {name} | {pct(m['test/zero_shot_ensemble_acc'])} | "
                          f"{pct(m['test/zero_shot_unseen_templates_acc'])} | {pct(min(acc[t] for t in TEMPLATES))} | "
                          + " | ".join(pct(acc[t]) for t in HELD_OUT_TEMPLATES) + " |")

@@ -142,13 +142,7 @@ def section_ssl(runs: Runs, data_dir, args) -> list[str]:
 
 def probed(runs: Runs, key: str, run_dir: Path, data_dir) -> dict[str, float]:
     """The protocol on a kept run's network (``probe_run``), remembered in the study's results."""
-    row = runs.done.get(f"{key}-probe")
-    if row is None:
-        row = {"key": f"{key}-probe", "acc": None, "metrics": probe_run(run_dir, data_dir=data_dir)}
-        runs.done[row["key"]] = row
-        with runs.log.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-    return row["metrics"]
+    return runs.measured(f"{key}-probe", lambda: probe_run(run_dir, data_dir=data_dir))
 
 
 # -- 3. few labels ----------------------------------------------------------------------------------------------------

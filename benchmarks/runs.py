@@ -107,6 +107,18 @@ class Runs:
             shutil.rmtree(run_dir, ignore_errors=True)
         return metrics if metric is None else metrics[metric]
 
+    def measured(self, key: str, measure) -> dict:
+        """The metrics of a measurement that trains nothing (a probe of a kept run, a baseline), kept in the results
+        under ``key`` as a run's are: ``measure()`` is called the first time only."""
+        row = self.done.get(key)
+        if row is None:
+            metrics = measure()
+            row = {"key": key, "acc": metrics.get("test/acc"), "metrics": metrics}
+            self.done[key] = row
+            with self.log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        return row["metrics"]
+
     def seconds(self, key: str, seed: int = 0) -> float:
         """The training time of a run trained or recalled (``key`` without its seed)."""
         return self.done[f"{key}-s{seed}"]["s"]
