@@ -137,7 +137,6 @@ class TextTower(nn.Module):
         super().__init__()
         self.tokenizer, self.locked = tokenizer, locked
         self.max_tokens = min(max_tokens, net.cfg.block_size)
-        self.width = net.cfg.n_embd
         if locked:
             self._frozen = [net.requires_grad_(False).eval()]     # a list: not a sub-module (no state, no .to())
             self._cache: dict[str, torch.Tensor] = {}
@@ -370,23 +369,19 @@ class CLIP(EncoderRecipe):
         split = "val" if cfg.val_size else "test"
         return {f"{split}/{k}": v for k, v in out.items()}
 
-    def retrieval_set(self) -> tuple[list[int], list[str]]:
-        """The labels of the first ``retrieval_size`` test images and a caption for each (a training template drawn
-        with the seed)."""
-        y = self.test_y if self.test_y is not None else torch.cat([b for _, b in self.test_loader.epoch(0)])
-        y = y[: self.cfg.retrieval_size].tolist()
-        g = torch.Generator().manual_seed(self.cfg.seed)
-        t = torch.randint(len(self.cfg.templates), (len(y),), generator=g).tolist()
-        return y, [self.captions[c][k] for c, k in zip(y, t)]
-
     def retrieval(self, e: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        labels, texts = self.retrieval_set()
-        n = len(labels)
+        """R@1 and R@5 both ways between the first ``retrieval_size`` test images (e: their normalised embeddings, y:
+        labels, in test order) and a caption for each, its template drawn with the seed."""
+        n = min(len(y), self.cfg.retrieval_size)
         if n < 5:
             return {}
+        labels = y[:n]
+        g = torch.Generator().manual_seed(self.cfg.seed)
+        k = torch.randint(len(self.cfg.templates), (n,), generator=g).tolist()
+        texts = [self.captions[c][j] for c, j in zip(labels.tolist(), k)]
         t = F.normalize(self.encode_text(texts).cpu(), dim=1)                # (n, D)
         sim = e[:n] @ t.T                                                    # (n images, n captions)
-        same = y[:n, None] == torch.tensor(labels)[None, :]                 # a caption names the image's class
+        same = labels[:, None] == labels[None, :]                            # a caption names the image's class
         i2t, t2i = retrieval_recall(sim, same, (1, 5)), retrieval_recall(sim.T, same.T, (1, 5))
         return {"i2t_r1": i2t[1], "i2t_r5": i2t[5], "t2i_r1": t2i[1], "t2i_r5": t2i[5]}
 
