@@ -46,7 +46,7 @@ from torch import nn
 from .. import augment, optim
 from ..config import Section
 from ..data.subset import ImageRecipeConfig
-from ..data.tokenize import BERT_SPECIALS, load_tokenizer, text_batch, word_tokenizer
+from ..data.tokenize import BERT_SPECIALS, kept_tokenizer, text_batch, word_tokenizer
 from ..errors import UserError
 from ..nets import NetConfig, build_encoder, to_device
 from ..nets.transformer import Transformer, TransformerConfig, mean_pool
@@ -56,7 +56,6 @@ from ..transfer import probe
 from .clip import (HELD_OUT_TEMPLATES, TEMPLATES, LogitScale, check_template, class_embeddings, clip_loss,
                    retrieval_recall)
 
-TOKENIZER_FILE = "tokenizer.json"
 WORDS = {**{str(i): w for i, w in enumerate("zero one two three four five six seven eight nine".split())},
          "T-shirt/top": "t-shirt", "Ankle boot": "ankle boot"}
 """The word a caption uses for a dataset's class name, where the name itself is not a word (otherwise: the name in
@@ -286,16 +285,9 @@ class CLIP(EncoderRecipe):
     def caption_tokenizer(self):
         """The words and characters of the training captions (the held-out classes' names and templates are not in
         them), a WordPiece vocabulary; saved in the run folder, as every text recipe's tokeniser."""
-        run_dir = getattr(self.ctx, "run_dir", None)
-        saved = run_dir / TOKENIZER_FILE if run_dir is not None else None
-        if saved is not None and saved.is_file():
-            return load_tokenizer(saved)
         text = "\n".join(self.captions[c][t] for c in self.seen for t in range(len(self.cfg.templates)))
-        tok = word_tokenizer(text, BERT_SPECIALS, name="the training captions")
-        if saved is not None and self.ctx.is_main:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            tok.save(saved)
-        return tok
+        make = lambda: word_tokenizer(text, BERT_SPECIALS, name="the training captions")   # noqa: E731
+        return kept_tokenizer(getattr(self.ctx, "run_dir", None), make, self.ctx.is_main)
 
     # -- training ----------------------------------------------------------------------------------------------------
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:

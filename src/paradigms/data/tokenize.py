@@ -229,6 +229,23 @@ def load_tokenizer(path: str | Path):
                             name=str(path))
 
 
+TOKENIZER_FILE = "tokenizer.json"
+"""Where a run folder keeps its tokeniser."""
+
+
+def kept_tokenizer(run_dir, make, is_main: bool = True):
+    """The tokeniser a run keeps in ``run_dir/tokenizer.json``: read back when it is there (a resumed or reloaded run
+    reads the one it trained with), else ``make()``'s, saved there by the main process (``run_dir`` None: not kept)."""
+    saved = Path(run_dir) / TOKENIZER_FILE if run_dir is not None else None
+    if saved is not None and saved.is_file():
+        return load_tokenizer(saved)
+    tok = make()
+    if saved is not None and is_main:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        tok.save(saved)
+    return tok
+
+
 def pad(rows: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequences of ids of different lengths as one batch: ids padded with ``pad_id`` (B, T) and the mask of real
     tokens ``keep`` (B, T), T the longest."""
@@ -255,5 +272,5 @@ def text_batch(tokenizer, texts: list[str], limit: int, device=None) -> tuple[to
     return pad(rows, tokenizer.token_id("[PAD]"), device)
 
 
-__all__ = ["BERT_SPECIALS", "KINDS", "CharTokenizer", "SubwordTokenizer", "load_tokenizer", "pad", "text_batch",
-           "train_tokenizer", "truncate", "word_tokenizer"]
+__all__ = ["BERT_SPECIALS", "KINDS", "TOKENIZER_FILE", "CharTokenizer", "SubwordTokenizer", "kept_tokenizer",
+           "load_tokenizer", "pad", "text_batch", "train_tokenizer", "truncate", "word_tokenizer"]

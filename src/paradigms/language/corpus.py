@@ -19,13 +19,11 @@ import torch
 from pydantic import Field, model_validator
 
 from ..config import RecipeConfig, Section
-from ..data.tokenize import load_tokenizer, train_tokenizer
+from ..data.tokenize import TOKENIZER_FILE, kept_tokenizer, load_tokenizer, train_tokenizer
 from ..errors import UserError
 from ..nets.transformer import Transformer, TransformerConfig
 from ..optim import OptimConfig
 from ..recipes import Recipe
-
-TOKENIZER_FILE = "tokenizer.json"
 
 
 class TokenizerConfig(Section):
@@ -93,25 +91,20 @@ class TextRecipe(Recipe):
 
     def load_or_train_tokenizer(self, data, train: str):
         cfg = self.cfg
-        run_dir = getattr(self.ctx, "run_dir", None)
-        saved = Path(run_dir) / TOKENIZER_FILE if run_dir is not None else None
-        if saved is not None and saved.is_file():
-            return load_tokenizer(saved)
-        if cfg.init_from:
-            source = Path(cfg.init_from) / TOKENIZER_FILE
-            if not source.is_file():
-                raise UserError(f"init_from={cfg.init_from}: {source} is missing; give the folder of a finished "
-                                f"{cfg.recipe} run")
-            tok = load_tokenizer(source)
-        else:
+
+        def make():
+            if cfg.init_from:
+                source = Path(cfg.init_from) / TOKENIZER_FILE
+                if not source.is_file():
+                    raise UserError(f"init_from={cfg.init_from}: {source} is missing; give the folder of a finished "
+                                    f"{cfg.recipe} run")
+                return load_tokenizer(source)
             # characters: the whole text's (as nanoGPT), so the validation text has no unknown character;
             # subwords: learned from the training text only
-            tok = train_tokenizer(cfg.tokenizer.kind, data.text if cfg.tokenizer.kind == "char" else train,
-                                  cfg.tokenizer.vocab_size, self.specials, name=f"text dataset {cfg.dataset!r}")
-        if saved is not None and self.ctx.is_main:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            tok.save(saved)
-        return tok
+            return train_tokenizer(cfg.tokenizer.kind, data.text if cfg.tokenizer.kind == "char" else train,
+                                   cfg.tokenizer.vocab_size, self.specials, name=f"text dataset {cfg.dataset!r}")
+
+        return kept_tokenizer(getattr(self.ctx, "run_dir", None), make, self.ctx.is_main)
 
     def transformer_config(self) -> TransformerConfig:
         m = self.cfg.model
