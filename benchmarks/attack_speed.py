@@ -12,8 +12,6 @@ Usage: python benchmarks/attack_speed.py [--images 256] [--steps 40] [--rounds 3
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from contextlib import contextmanager, nullcontext
 
@@ -252,19 +250,9 @@ def render(rows: list[dict], images: int, steps: int, rounds: int, flops: float,
 
 
 def main() -> None:
-    from bench_supervised import matmul_peak
+    from speed import speed_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    peak = matmul_peak()
-    print(f"matmul peak {peak:.0f} GFLOP/s", flush=True)
-    lines, rows = speed_table(peak, images=args.images, steps=args.steps, rounds=args.rounds)
-    for r in rows:
-        print(json.dumps(r), flush=True)
-    print("\n".join(lines))
+    speed_main(__doc__, speed_table, images=256, steps=40, rounds=3)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ Usage: python benchmarks/bench_attacks.py --data-dir ../shared/datasets [--out B
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -28,18 +26,17 @@ import matplotlib
 matplotlib.use("Agg")
 import torch  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 import paradigms  # noqa: E402
 from paradigms.adversarial import fgsm, patch_success, pgd, train_patch  # noqa: E402
 from paradigms.adversarial.figures import panel_figure, patch_figure  # noqa: E402
 from paradigms.adversarial.patch import draw, paste  # noqa: E402
-from paradigms.adversarial.plugin import batched as attack_batches, probabilities  # noqa: E402
+from paradigms.adversarial.runs import batched as attack_batches, probabilities  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from runs import Runs  # noqa: E402
-from sections import write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:attacks:begin -->", "<!-- bench:attacks:end -->"
 
 
 def batched(fn, x, y) -> torch.Tensor:
@@ -153,22 +150,18 @@ def patch_section(runs: Runs, data_dir: str, steps: int, target_name: str = "dog
     return lines, res
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-attacks")
+def options(ap) -> None:
     ap.add_argument("--n-pgd", type=int, default=1000, help="MNIST test images for PGD-40")
     ap.add_argument("--n-cats", type=int, default=1000)
     ap.add_argument("--patch-steps", type=int, default=1000)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
+
+
+def block(args, runs: Runs) -> list[str]:
     t0 = time.monotonic()
-    runs = Runs(Path(args.work), {"dataset": "mnist", "data_dir": args.data_dir}, keep=lambda key: True)
-    cifar_runs = Runs(Path(args.work), {"dataset": "cifar10", "data_dir": args.data_dir}, keep=lambda key: True)
-    lines = [BEGIN, "## Adversarial attacks (issue 12)", "",
+    cifar_runs = Runs(runs.work, {**runs.flags, "dataset": "cifar10"}, keep=runs.keep)
+    lines = ["## Adversarial attacks (issue 12)", "",
              "Command: `make bench-attacks` (`python benchmarks/bench_attacks.py --data-dir ../shared/datasets`); "
              f"the networks are kept in `{args.work}` and recalled by later runs.", ""]
     part, _ = mnist_section(runs, args.data_dir, args.n_pgd)
@@ -184,11 +177,13 @@ def main() -> None:
             print(json.dumps(r), flush=True)
         lines += speed
     trained = sum(row["s"] for row in runs.trained + cifar_runs.trained)
-    lines += ["", f"This run took {(time.monotonic() - t0) / 60:.0f} minutes here, {trained / 60:.0f} of them training "
-              f"networks (none when all were recalled from `{args.work}`; from nothing, the CIFAR-10 network takes "
-              "about 10 minutes and the MNIST ones 2).", END]
-    write_section(Path(args.out), BEGIN, END, "\n".join(lines) + "\n")
-    print(f"wrote {args.out}")
+    return lines + ["", f"This run took {(time.monotonic() - t0) / 60:.0f} minutes here, {trained / 60:.0f} of them "
+                    f"training networks (none when all were recalled from `{args.work}`; from nothing, the CIFAR-10 "
+                    "network takes about 10 minutes and the MNIST ones 2)."]
+
+
+def main() -> None:
+    run_benchmark(__file__, block, options=options, data=None, flags={"dataset": "mnist"})
 
 
 if __name__ == "__main__":

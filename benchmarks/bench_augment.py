@@ -24,9 +24,7 @@ Usage: python benchmarks/bench_augment.py --data-dir ../shared/datasets [--seeds
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -36,11 +34,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 from paradigms import augment  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from runs import Runs, mean, std  # noqa: E402
-from sections import write_section  # noqa: E402
 
 BEGIN, END = "<!-- bench:augment:begin -->", "<!-- bench:augment:end -->"
 HERE = Path(__file__).resolve().parent
@@ -269,10 +267,7 @@ def study_lines(runs: Runs, dataset: str, epochs: int, seeds: int, res: dict[str
     return lines + [""]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
+def options(ap) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--cifar-epochs", type=int, nargs="*", default=[40],
                     help="CIFAR-10 budgets (epochs over its 5,000 images) for all five policies, a table each")
@@ -286,12 +281,9 @@ def main() -> None:
                     help="train nothing: write the section from the runs already finished (partial studies marked)")
     ap.add_argument("--no-throughput", action="store_true",
                     help="keep the throughput table already in --out (measure it only with the machine otherwise idle)")
-    ap.add_argument("--work", default="runs/bench-augment", help="run folders and results.jsonl")
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    if not (args.data_dir and Path(args.data_dir, "cifar-10").is_dir()):
-        raise SystemExit("bench-augment needs the real datasets: --data-dir ../shared/datasets")
-    runs = Runs(Path(args.work), {"data_dir": args.data_dir})
+
+
+def block(args, runs: Runs) -> list[str]:
     rows, share, step = throughput(args.data_dir) if not args.no_throughput else (None, None, None)
     budgets = [("fashion-mnist", args.fashion_epochs, args.seeds, None)]
     if not args.skip_cifar:
@@ -308,28 +300,31 @@ def main() -> None:
     cmd = (f"python benchmarks/bench_augment.py --data-dir ../shared/datasets --seeds {args.seeds} "
            f"--fashion-epochs {args.fashion_epochs} --cifar-epochs {' '.join(map(str, args.cifar_epochs))} "
            f"--cifar-long-epochs {' '.join(map(str, args.cifar_long_epochs))} --cifar-long-seeds {args.cifar_long_seeds}")
-    head = [BEGIN, "## Data augmentation (issue 3)", "", f"Command: `make bench-augment` (`{cmd}`). "
+    head = ["## Data augmentation (issue 3)", "", f"Command: `make bench-augment` (`{cmd}`). "
             f"Finished runs are kept in `{args.work}/results.jsonl`, so the command trains only what is missing. "
             "Same network, optimiser and number of steps for every policy; only the policy changes: the papers' "
             "recipe (SGD + Nesterov 0.9, lr 0.1, weight decay 5e-4, batch 128, cosine schedule, plain "
             "cross-entropy). Test accuracy and loss (cross-entropy, clean images) on the full test set.", ""]
     lines = head + lines + ["![augmentation results](benchmarks/figures/augment.png)", ""]
-    out = Path(args.out)
     if rows is not None:
         lines += ["### Throughput: augmenting a CIFAR-10 batch of 256 on this machine (CPU, 2 cores)", "",
                   "| transform | images/s |", "|---|---|", *[f"| {n} | {r:,.0f} |" for n, r in rows], "",
                   f"The standard policy takes {share:.1%} of a quick-preset training step "
                   f"({step * 1000:.0f} ms for a batch of 256).", ""]
     else:  # keep the throughput table of the last run that measured it
+        out = Path(args.out)
         old = out.read_text() if out.is_file() else ""
         old = old.split(BEGIN, 1)[1].split(END, 1)[0] if BEGIN in old else ""
         if "### Throughput" in old:
             lines += ("### Throughput" + old.split("### Throughput", 1)[1]).rstrip("\n").split("\n")
     while not lines[-1]:
         lines.pop()
-    section = "\n".join([*lines, END]) + "\n"
-    write_section(out, BEGIN, END, section)
-    print(f"wrote {out}")
+    return lines
+
+
+def main() -> None:
+    run_benchmark(__file__, block, options=options, data="cifar-10", work_help="run folders and results.jsonl",
+                  keep=lambda key: False)
 
 
 if __name__ == "__main__":

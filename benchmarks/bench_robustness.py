@@ -20,9 +20,7 @@ Usage: python benchmarks/bench_robustness.py --data-dir ../shared/datasets [--se
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -33,17 +31,16 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 import paradigms  # noqa: E402
 from paradigms.adversarial import fgsm, pgd  # noqa: E402
 from paradigms.adversarial.certify import certify_run, curve_figure  # noqa: E402
-from paradigms.adversarial.plugin import batched, probabilities  # noqa: E402
+from paradigms.adversarial.runs import batched, probabilities  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from runs import Runs, mean, std  # noqa: E402
-from sections import run_sections  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench:robustness:begin -->", "<!-- bench:robustness:end -->"
 JEONG_SHIN = {0.25: {0.5: None}, 0.5: {0.5: 0.969, 1.0: 0.898}, 1.0: {1.0: 0.799, 1.5: 0.595, 2.0: 0.325}}
 
 
@@ -187,12 +184,7 @@ def section_speed(images: int, n: int, rounds: int) -> list[str]:
             "Command: `python benchmarks/smoothing_speed.py` (run by `make bench-robustness`).", "", *lines, ""]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    ap.add_argument("--work", default="runs/bench-robustness")
-    ap.add_argument("--sections", default="1,2,3,3b,4")
+def options(ap) -> None:
     ap.add_argument("--skip", type=int, default=20, help="certify every skip-th MNIST test image (20: 500 images)")
     ap.add_argument("--n", type=int, default=100_000, help="noisy samples per certificate")
     ap.add_argument("--sigmas", default="0.25,0.5,1.0")
@@ -206,25 +198,28 @@ def main() -> None:
     ap.add_argument("--speed-images", type=int, default=8)
     ap.add_argument("--speed-n", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    work = Path(args.work)
-    runs = Runs(work, {"dataset": "mnist", "data_dir": args.data_dir}, keep=lambda key: True)
-    parts = {"1": lambda: section_goodfellow(runs, args.data_dir, args.seeds),
-             "2": lambda: section_madry(runs, args.data_dir, args.n_pgd40, args.n_pgd100),
-             "3": lambda: section_cohen(runs, args.data_dir, [float(s) for s in args.sigmas.split(",")], args.skip,
-                                        args.n, work, args.noise_epochs),
-             "3b": lambda: section_cohen_cifar(args.data_dir, work, args.cifar_skip, args.cifar_n),
-             "4": lambda: section_speed(args.speed_images, args.speed_n, args.rounds)}
-    flags = {"1": f" --seeds {args.seeds}",
-             "3": f" --skip {args.skip} --n {args.n} --sigmas {args.sigmas} --noise-epochs {args.noise_epochs}",
-             "3b": f" --cifar-skip {args.cifar_skip} --cifar-n {args.cifar_n}"}
-    header = ["## Adversarial training and certified robustness (issue 13)", "",
-              "Command: `make bench-robustness` (`python benchmarks/bench_robustness.py --data-dir ../shared/datasets`); "
-              f"networks and certification tables are kept in `{args.work}`.", ""]
-    # --sections "": only write what is kept
-    run_sections(parts, [p for p in args.sections.split(",") if p.strip()], work, Path(args.out), BEGIN, END, header,
-                 command=lambda part: f"--sections {part}{flags.get(part, '')}")
+
+
+def parts(args, runs: Runs) -> dict:
+    return {"1": lambda: section_goodfellow(runs, args.data_dir, args.seeds),
+            "2": lambda: section_madry(runs, args.data_dir, args.n_pgd40, args.n_pgd100),
+            "3": lambda: section_cohen(runs, args.data_dir, [float(s) for s in args.sigmas.split(",")], args.skip,
+                                       args.n, runs.work, args.noise_epochs),
+            "3b": lambda: section_cohen_cifar(args.data_dir, runs.work, args.cifar_skip, args.cifar_n),
+            "4": lambda: section_speed(args.speed_images, args.speed_n, args.rounds)}
+
+
+def part_arguments(args) -> dict[str, str]:
+    """The options each part was run with, shown beside it."""
+    return {"1": f"--seeds {args.seeds}",
+            "3": f"--skip {args.skip} --n {args.n} --sigmas {args.sigmas} --noise-epochs {args.noise_epochs}",
+            "3b": f"--cifar-skip {args.cifar_skip} --cifar-n {args.cifar_n}"}
+
+
+def main() -> None:  # no data check: --sections 4 needs none, and --sections "" only writes what is kept
+    run_benchmark(__file__, parts, options=options, sections="1,2,3,3b,4", part_arguments=part_arguments,
+                  title="Adversarial training and certified robustness (issue 13)",
+                  kept="networks and certification tables", data=None, flags={"dataset": "mnist"})
 
 
 if __name__ == "__main__":

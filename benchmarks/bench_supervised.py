@@ -12,7 +12,6 @@ Usage: python benchmarks/bench_supervised.py [--data-dir ../shared/datasets] [--
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -25,15 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from driver import run_benchmark
 from paradigms import config as configlib
 from paradigms import recipes
 from paradigms.engine import Trainer
 from paradigms.engine.runlog import read_metrics
-from sections import write_section
 from speed import engine_rate
 
 TARGETS = {"digits": 0.97, "mnist": 0.99, "cifar10": 0.75}
-BEGIN, END = "<!-- bench:supervised:begin -->", "<!-- bench:supervised:end -->"
 
 
 def matmul_peak(n: int = 4096, reps: int = 5) -> float:
@@ -126,8 +124,8 @@ def throughput(dataset: str, data_dir: str | None, workdir: Path, steps: int, ro
             "peak_share": flops * best_ours / cfg.train.batch_size / 1e9 / peak}
 
 
-def render(machine: dict, tta: list[dict], thr: list[dict]) -> str:
-    lines = [BEGIN, "## Supervised learning (issue 2)", "",
+def render(machine: dict, tta: list[dict], thr: list[dict]) -> list[str]:
+    lines = ["## Supervised learning (issue 2)", "",
              f"Machine: {machine['cpu']}, {machine['threads']} torch threads, torch {machine['torch']}; "
              f"float32 matmul peak measured {machine['peak']:.0f} GFLOP/s (4096x4096, best of 5).", "",
              "Command: `make bench` (`python benchmarks/bench_supervised.py --data-dir ../shared/datasets`).", "",
@@ -150,8 +148,8 @@ def render(machine: dict, tta: list[dict], thr: list[dict]) -> str:
                      f"{r['peak_share']:.0%} |")
     lines += ["", "The engine's figure includes its logging, NaN checks and checkpoints; the plain loop draws "
               "random batches and does nothing else. FLOPs per step are counted by "
-              "`torch.utils.flop_counter` (forward + backward).", END]
-    return "\n".join(lines) + "\n"
+              "`torch.utils.flop_counter` (forward + backward)."]
+    return lines
 
 
 def cpu_name() -> str:
@@ -164,15 +162,13 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
-    ap.add_argument("--out", default="BENCHMARKS.md")
+def options(ap) -> None:
     ap.add_argument("--skip-cifar", action="store_true")
     ap.add_argument("--steps", type=int, default=0, help="steps per throughput measurement (0: one epoch)")
     ap.add_argument("--rounds", type=int, default=2)
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
+
+
+def block(args, runs=None) -> list[str]:  # no --work: no run cache
     have_data = args.data_dir and Path(args.data_dir, "mnist").is_dir()
     datasets = ["digits"] + (["mnist"] if have_data else []) + (["cifar10"] if have_data and not args.skip_cifar else [])
     machine = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
@@ -192,8 +188,11 @@ def main() -> None:
             tta.append(r)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    write_section(Path(args.out), BEGIN, END, render(machine, tta, thr))
-    print(f"wrote {args.out}")
+    return render(machine, tta, thr)
+
+
+def main() -> None:  # no data check: without the datasets it measures the digits alone
+    run_benchmark(__file__, block, options=options, data=None, work=False)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ Usage: python benchmarks/bench_transfer.py --data-dir ../shared/datasets [--data
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import time
 from pathlib import Path
 
@@ -28,9 +26,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from driver import run_benchmark  # noqa: E402
 from paradigms import recipes  # noqa: E402
 from runs import Runs, mean, std  # noqa: E402
-from sections import write_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAPER = {"co-adaptation": "BnB dips in the middle layers (0.625 -> 0.593 at layer 5)",
@@ -151,25 +149,16 @@ def few_labels_figure(res: dict, title: str, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", default=os.environ.get("PARADIGMS_DATA"))
+def options(ap) -> None:
     ap.add_argument("--dataset", default="mnist", choices=["mnist", "cifar10"])
     ap.add_argument("--seeds", type=int, default=3, help="seeds per point of the Yosinski study")
     ap.add_argument("--few-seeds", type=int, default=None, help="seeds per few-label point (default: --seeds)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs on a half (default: the quick preset's)")
     ap.add_argument("--steps", type=int, default=150, help="training steps of each few-label run")
-    ap.add_argument("--work", default=None, help="run folders and results.jsonl (default runs/bench-transfer-DATASET)")
-    ap.add_argument("--out", default="BENCHMARKS.md")
-    args = ap.parse_args()
-    os.environ.setdefault("PARADIGMS_PROGRESS", "0")
-    folder = {"mnist": "mnist", "cifar10": "cifar-10"}[args.dataset]
-    if not (args.data_dir and Path(args.data_dir, folder).is_dir()):
-        raise SystemExit(f"bench-transfer needs the real {args.dataset}: --data-dir ../shared/datasets")
+
+
+def block(args, runs: Runs) -> list[str]:
     t0 = time.monotonic()
-    work = Path(args.work or f"runs/bench-transfer-{args.dataset}")
-    runs = Runs(work, {"dataset": args.dataset, "data_dir": args.data_dir},
-                keep=lambda key: key.startswith("base"))  # the base networks are the sources
     A, B = halves(args.dataset)
     quick = recipes.get("supervised").preset("quick", args.dataset)
     epochs = [f"train.epochs={args.epochs}"] if args.epochs else []
@@ -183,14 +172,12 @@ def main() -> None:
     few = few_labels(runs, A, B, few_seeds, quick["train"]["batch_size"], args.steps, epochs)
     fig2 = HERE / "figures" / f"transfer-few-labels-{args.dataset}.png"
     few_labels_figure(few, f"{args.dataset}: B with few labels, from baseA's features ({args.steps} steps)", fig2)
-
-    begin, end = f"<!-- bench:transfer-{args.dataset}:begin -->", f"<!-- bench:transfer-{args.dataset}:end -->"
     cmd = (f"python benchmarks/bench_transfer.py --data-dir ../shared/datasets --dataset {args.dataset} "
            f"--seeds {args.seeds} --few-seeds {few_seeds} --steps {args.steps}")
-    lines = [begin, f"## Transfer learning on {args.dataset} (issue 4)", "",
+    lines = [f"## Transfer learning on {args.dataset} (issue 4)", "",
              f"Command: `make bench-transfer` (`{cmd}{' --epochs ' + str(args.epochs) if args.epochs else ''}`), "
              f"{(time.monotonic() - t0) / 60:.0f} minutes here for the runs not already "
-             f"in `{work}/results.jsonl` (about 20 minutes from nothing: 14 for section 1, 4 for sections 2 and 3). Halves: A = {A}, B = {B}. Network: the quick preset's {net}, "
+             f"in `{runs.work}/results.jsonl` (about 20 minutes from nothing: 14 for section 1, 4 for sections 2 and 3). Halves: A = {A}, B = {B}. Network: the quick preset's {net}, "
              f"{n_epochs} epochs on a half, test accuracy on B's test images; {args.seeds} seed(s) per point "
              f"(few labels: {few_seeds}), mean ± std.", "",
              "### 1. How transferable are features? (Yosinski et al. 2014, Figure 2)", "",
@@ -221,9 +208,14 @@ def main() -> None:
     for name in ("scratch", "linear probe", "freeze:3", "freeze:2", "freeze:1", "fine-tune", "fine-tune, lr_decay 0.5"):
         v = few[name][100]
         lines.append(f"| {name} | {mean(v):.2%} ± {std(v):.2%} | {mean(v) - base:+.2%} |")
-    lines += ["", end]
-    write_section(Path(args.out), begin, end, "\n".join(lines) + "\n")
-    print(f"wrote {args.out}")
+    return lines + [""]
+
+
+def main() -> None:  # the base networks are the sources: their folders are kept
+    run_benchmark(__file__, block, options=options, name=lambda args: f"transfer-{args.dataset}",
+                  data=lambda args: {"mnist": "mnist", "cifar10": "cifar-10"}[args.dataset],
+                  work_help="run folders and results.jsonl (default runs/bench-transfer-DATASET)",
+                  flags=lambda args: {"dataset": args.dataset}, keep=lambda key: key.startswith("base"))
 
 
 if __name__ == "__main__":

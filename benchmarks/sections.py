@@ -24,7 +24,8 @@ def write_section(out: Path, begin: str, end: str, section: str) -> None:
 def kept_sections(kept_path: Path, out: Path, begin: str, end: str) -> dict[str, list[str]]:
     """A sectioned benchmark's parts as their last runs printed them: ``kept_path`` (JSON, the work folder's),
     or on a fresh checkout, where the work folder is empty, the parts already in ``out`` between ``begin`` and
-    ``end``, split at their "### N." headings; so running one part never erases the others."""
+    ``end``, split at their "### N." headings, each ending at its "This section took" line (what follows the last
+    one is the footer); so running one part never erases the others."""
     if kept_path.is_file():
         return json.loads(kept_path.read_text())
     text = out.read_text() if out.is_file() else ""
@@ -40,17 +41,22 @@ def kept_sections(kept_path: Path, out: Path, begin: str, end: str) -> dict[str,
             part = None
         if part is not None:
             kept[part].append(line)
+            if line.startswith("This section took"):  # run_sections ends a part so, then a blank line
+                kept[part].append("")
+                part = None
     return kept
 
 
 def run_sections(parts: dict, wanted: list[str], work: Path, out: Path, begin: str, end: str, header: list[str],
-                 command=lambda part: f"--sections {part}", footer: tuple[str, ...] = ()) -> None:
+                 command=lambda part: f"--sections {part}", footer: tuple[str, ...] = (),
+                 script: str | None = None) -> None:
     """Run each wanted part (``parts[name]()`` returns its lines), time it, keep its lines in ``work``/sections.json
     and write the whole sectioned block into ``out`` after each part: ``header``, the kept parts in name order, the
-    parts not run yet, ``footer``. ``command(part)`` gives the arguments that reproduce a part."""
+    parts not run yet, ``footer``. ``command(part)`` gives the arguments that reproduce a part with ``script``
+    (default: the one running)."""
     import time
 
-    script = Path(sys.argv[0]).name
+    script = script or Path(sys.argv[0]).name
     kept_path = work / "sections.json"
     for part in wanted:
         if part not in parts:

@@ -17,8 +17,6 @@ matmul peak. Usage: ``python benchmarks/smoothing_speed.py [--images 8 --n 10000
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 import torch
@@ -140,18 +138,9 @@ def main() -> None:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_supervised import matmul_peak
+    from speed import speed_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
-    peak = matmul_peak()
-    lines, rows = speed_table(peak, args.images, args.n, args.rounds)
-    for r in rows:
-        print(json.dumps(r), flush=True)
-    print("\n".join(lines))
+    speed_main(__doc__, speed_table, images=8, n=10_000, rounds=3)
 
 
 if __name__ == "__main__":

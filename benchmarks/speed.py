@@ -1,7 +1,10 @@
-"""What every benchmark's speed section shares: the engine's training rate on a recipe, measured as a run does it."""
+"""What every benchmark's speed section shares: the engine's training rate on a recipe, measured as a run does it;
+the command line of the speed scripts."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -21,7 +24,19 @@ def engine_rate(cfg, epochs: int, work: Path, tag: str) -> tuple[int, float]:
     return trainer.stats["steps"], trainer.stats["steps"] / trainer.stats["train_s"]
 
 
-def require_data(data_dir) -> None:
-    """Stop with one line unless ``data_dir`` holds the shared datasets (MNIST at least)."""
-    if not (data_dir and Path(data_dir, "mnist").is_dir()):
-        raise SystemExit(f"--data-dir {data_dir!r} has no mnist/: give the shared datasets folder (../shared/datasets)")
+def speed_main(doc: str, speed_table, **options: int) -> None:
+    """The command line of a speed script (attack_speed.py, smoothing_speed.py): ``--NAME N`` for each of its
+    ``options`` (N its default); prints this machine's matmul peak, then the rows of ``speed_table(peak, **options)``
+    as JSON and its table. ``doc``: the script's docstring, whose first line describes it."""
+    from bench_supervised import matmul_peak
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in options.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
+    args = ap.parse_args()
+    peak = matmul_peak()
+    print(f"matmul peak {peak:.0f} GFLOP/s", flush=True)
+    lines, rows = speed_table(peak, **vars(args))
+    for r in rows:
+        print(json.dumps(r), flush=True)
+    print("\n".join(lines))

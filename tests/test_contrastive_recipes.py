@@ -10,9 +10,9 @@ from PIL import Image
 from paradigms import recipes
 from paradigms.api import load, run
 from paradigms.contrastive.moco import SplitBatchNorm
-from paradigms.contrastive.triplet import balanced_accuracy, best_threshold, pair_distances, recall_at_1
+from paradigms.contrastive.verification import balanced_accuracy, best_threshold, pair_distances, recall_at_1
 from paradigms.engine import Trainer
-from paradigms.transfer.probe import evaluate_encoder, linear_probe, probe_run
+from paradigms.evaluate import evaluate_encoder, linear_probe, probe_run
 
 from .test_base import interrupted_then_resumed
 from .test_cli import error_line

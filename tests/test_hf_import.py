@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from paradigms.errors import UserError
-from paradigms.language.hf import from_pretrained, minilm_dir, resolve_model, sentence_embeddings
+from paradigms.nets.pretrained import from_pretrained, minilm_dir, resolve_model
+from paradigms.nets.sentence import sentence_embeddings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

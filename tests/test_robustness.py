@@ -158,7 +158,7 @@ def test_fast_fgsm_stops_at_a_collapse_and_keeps_the_best_epochs_weights(tmp_pat
         weights[epoch] = {k: v.clone() for k, v in self.net.state_dict().items()}
         return real(self, epoch)
 
-    monkeypatch.setattr(classify.adversarial_training, "robust_accuracy", lambda *a, **k: next(seen))
+    monkeypatch.setattr(training, "robust_accuracy", lambda *a, **k: next(seen))
     monkeypatch.setattr(classify.Supervised, "end_epoch", end_epoch)
     cfg = config("supervised", ["adversarial.method=fast-fgsm", "adversarial.eps=0.1", "adversarial.check_n=64",
                                 "adversarial.eval_n=0", "train.epochs=5"])

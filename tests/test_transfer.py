@@ -15,7 +15,8 @@ from torch import nn
 from paradigms import recipes
 from paradigms.engine import Trainer
 from paradigms.errors import CheckpointError, UserError
-from paradigms.transfer import apply_strategy, layers, parse_strategy, read_weights, transfer
+from paradigms.transfer import apply_strategy, parse_strategy, transfer
+from paradigms.weights import layers, read_weights
 from paradigms.nets import NetConfig, build_net
 
 from .test_engine import cli, config

@@ -7,6 +7,7 @@ checkpoint prints one line ``error: ...`` naming the thing and the fix, and exit
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -208,7 +209,7 @@ def root(ctx: typer.Context,
 
 
 def build_app() -> typer.Typer:
-    """The command: the core commands, then each paradigm package's own (its plugin's ``commands``)."""
+    """The command: the core commands, then each paradigm package's own (the module its plugin names in ``COMMANDS``)."""
     from .plugins import plugins
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -221,8 +222,8 @@ def build_app() -> typer.Typer:
     app.command("config")(config)
     app.command("datasets")(datasets)
     for plugin in plugins():
-        if hasattr(plugin, "commands"):
-            plugin.commands(app)
+        if getattr(plugin, "COMMANDS", None):
+            importlib.import_module(plugin.COMMANDS).commands(app)
     return app
 
 

@@ -1,15 +1,18 @@
-"""How a paradigm package joins the library: it brings its own recipes and commands.
+"""How a paradigm package joins the library: it brings its own recipes, hooks and commands.
 
 Every sub-package of :mod:`paradigms` that has a ``plugin`` module is a plugin, and so is any
-installed package that names one under the entry-point group ``paradigms.plugins``::
+installed package that names one under the entry-point group ``paradigms.plugins``. A plugin module
+names modules; it imports nothing itself, so the library can read it without the command line::
+
+    # paradigms/contrastive/plugin.py
+    RECIPES = ["paradigms.contrastive.simclr", ...]   # modules whose import registers recipes (@register)
+    COMMANDS = "paradigms.contrastive.commands"       # a module with commands(app): sub-commands of `paradigms`
 
     # paradigms/adversarial/plugin.py
-    RECIPES = ["paradigms.adversarial.recipe"]     # modules whose import registers recipes (@register)
+    HOOKS = ["paradigms.adversarial.training"]        # modules whose import registers hooks (@paradigms.hooks.register)
 
-    def commands(app) -> None:                      # optional: sub-commands of `paradigms`
-        app.command("attack")(attack)
-
-Adding a paradigm edits no central list.
+The library reads ``RECIPES`` and ``HOOKS`` (:func:`paradigms.recipes.all_recipes`); only the command line
+(:mod:`paradigms.cli`) imports ``COMMANDS``. Adding a paradigm edits no central list.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ checkpoints, resumption, reports. A recipe subclass provides:
   fresh run's config before it is saved; ``start()``: work done once before the first step of a
   fresh run, never on resume (fine-tuning imports its pretrained weights there).
 
-Adversarial training, mixup or a GAN change only their recipe's ``train_step``.
+Mixup or a GAN change only their recipe's ``train_step``; a paradigm defined from another recipe (adversarial training
+from supervised learning) changes it through that recipe's hooks (:mod:`paradigms.hooks`).
 """
 
 from __future__ import annotations
@@ -52,12 +53,15 @@ def register(cls: type[Recipe]) -> type[Recipe]:
 
 
 def all_recipes() -> dict[str, type[Recipe]]:
-    """Every recipe of every paradigm package (see :mod:`paradigms.plugins`)."""
+    """Every recipe of every paradigm package (see :mod:`paradigms.plugins`), each with the config sections of the
+    hooks that extend it (:mod:`paradigms.hooks`)."""
+    from .hooks import extend_configs
     from .plugins import plugins
 
     for plugin in plugins():
-        for mod in getattr(plugin, "RECIPES", ()):
+        for mod in (*getattr(plugin, "RECIPES", ()), *getattr(plugin, "HOOKS", ())):
             importlib.import_module(mod)
+    extend_configs(REGISTRY)
     return dict(sorted(REGISTRY.items()))
 
 

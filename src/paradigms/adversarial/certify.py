@@ -23,6 +23,7 @@ import torch
 
 from ..engine.checkpoint import atomic_write_text
 from ..errors import UserError
+from .runs import eval_images, load_classifier
 from .smoothing import Smooth, check
 
 COLUMNS = ("idx", "label", "predict", "radius", "correct", "time")
@@ -113,8 +114,6 @@ def certify_run(run_dir: Path, sigma: float | None = None, n0: int = 100, n: int
                 skip: int = 20, max_images: int | None = None, batch_size: int = 1000, seed: int = 0,
                 device: str = "cpu", progress: bool = True) -> dict:
     """Certify every ``skip``-th evaluation image of a run; the summary (also written to the run folder)."""
-    from .plugin import eval_images, load_classifier
-
     run_dir = Path(run_dir)
     if sigma is None:
         sigma = training_sigma(run_dir)
@@ -154,22 +153,3 @@ def curve_figure(summary: dict):
                  f"{summary['images']} images", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def show(summary: dict, run_dir: Path) -> None:
-    """Print the certified accuracies; the curve, ``certify-sigmaS.json`` and a note into the run's report."""
-    import typer
-
-    from ..engine.report import save_results
-
-    typer.echo(f"{summary['images']} images of {run_dir}, σ={summary['sigma']:g}, n={summary['n']:,}, "
-               f"n0={summary['n0']}, α={summary['alpha']:g}: {summary['abstained']} abstained, "
-               f"{summary['seconds_per_image']:.3f} s per image")
-    for r, a in zip(summary["radii"], summary["certified_acc"]):
-        typer.echo(f"  certified accuracy at radius {r:<5g} {a:.1%}")
-    if summary["trained_sigma"] is not None and summary["trained_sigma"] != summary["sigma"]:
-        typer.echo(f"note: the network trained with noise σ={summary['trained_sigma']:g}, certified at "
-                   f"σ={summary['sigma']:g}")
-    path, report = save_results(Path(run_dir), f"certify-sigma{summary['sigma']:g}", summary,
-                                {"curve": curve_figure(summary)})
-    typer.echo(f"results: {path}  (report: {report})")

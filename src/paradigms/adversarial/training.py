@@ -1,6 +1,10 @@
-"""Adversarial training: learn on the attacks' own examples, an option of every classifier recipe.
+"""Adversarial training: supervised learning on the attacks' own examples, a hook of the supervised recipe.
 
     paradigms run supervised --dataset mnist --set adversarial.method=fast-fgsm --set adversarial.eps=0.3
+
+:class:`AdversarialTraining` is a :mod:`paradigms.hooks` hook: it gives ``supervised`` (and ``finetune``, built on it)
+the ``adversarial`` config section and, when ``adversarial.method`` is not ``none``, replaces each training step's
+loss, adds the robust accuracy to each evaluation, watches fast FGSM for a collapse and draws the attacked examples.
 
 Three methods, each a loss on a batch (x, y) built from :mod:`.attacks` (the same ``fgsm`` and ``pgd``):
 
@@ -21,11 +25,16 @@ from __future__ import annotations
 
 from typing import Literal
 
+import copy
+
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
+from .. import hooks
 from ..config import Section
+from ..data import unit
+from ..errors import UserError
 from .attacks import default_step_size, evaluating, fgsm, pgd
 
 METHODS = ("none", "fgsm-mix", "pgd", "fast-fgsm")
@@ -133,3 +142,98 @@ class CollapseGuard:
 
     def load(self, state: dict) -> None:
         self.best, self.history = state.get("best"), list(state.get("history", []))
+
+
+@hooks.register
+class AdversarialTraining(hooks.Hook):
+    """Adversarial training in a supervised run: the ``adversarial`` section's method, on every training batch."""
+
+    key = "adversarial"
+    Config = AdversarialConfig
+    extends = "supervised"
+
+    @classmethod
+    def wanted(cls, cfg: AdversarialConfig) -> bool:
+        return cfg.on
+
+    def __init__(self, recipe, cfg: AdversarialConfig):
+        super().__init__(recipe, cfg)
+        self.guard, self.best_weights, self.check_batch = None, None, None
+
+    def setup(self, x, y):
+        """Refuse a mixing augmentation; fast-fgsm holds the last ``check_n`` training images out to watch."""
+        cfg, recipe = self.cfg, self.recipe
+        mixes = getattr(recipe.augment, "mixes", None)
+        if mixes:
+            raise UserError(f"adversarial.method={cfg.method} attacks each image's own label, but augment mixes "
+                            f"labels ({'/'.join(m.name for m in mixes)}): drop the mix from augment")
+        if cfg.method == "fast-fgsm":  # a held-out training batch watched for catastrophic overfitting
+            if x is None or len(x) <= cfg.check_n:
+                raise UserError(f"adversarial.check_n={cfg.check_n} training images are held out to watch fast-fgsm, "
+                                f"but {recipe.cfg.dataset} has {0 if x is None else len(x)} in memory (lower check_n)")
+            x, y, self.check_batch = x[:-cfg.check_n], y[:-cfg.check_n], (x[-cfg.check_n:], y[-cfg.check_n:])
+            self.guard = CollapseGuard(cfg.stop_drop)
+        return x, y
+
+    def loss(self, x, y, loss_fn):
+        """The loss on the batch's adversarial examples (the attack runs in eval mode, leaving the flags alone)."""
+        return training_loss(self.recipe.net, self.recipe.train_net, x, y, self.cfg, loss_fn)
+
+    def robust(self, x, y) -> float:
+        """PGD accuracy (``eval_steps``, one random start drawn from the seed) of uint8 images ``x``."""
+        recipe, cfg = self.recipe, self.cfg
+        dev = recipe.ctx.device
+        with torch.random.fork_rng(devices=[]):  # the random starts leave the training stream alone
+            torch.manual_seed(recipe.cfg.seed)
+            return robust_accuracy(recipe.net, unit(x.to(dev)), y.to(dev), cfg.eps, cfg.eval_steps)
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Robust accuracy on the first ``eval_n`` evaluation images."""
+        recipe, n = self.recipe, self.cfg.eval_n
+        if not n or recipe.test_x is None:
+            return {}
+        return {f"{split}/pgd_acc": self.robust(recipe.test_x[:n], recipe.test_y[:n])}
+
+    def end_epoch(self, epoch: int) -> str | None:
+        """fast-fgsm: the held-out batch's PGD accuracy; a collapse stops the run with the best epoch's weights."""
+        if self.guard is None:
+            return None
+        cfg, net, ctx = self.cfg, self.recipe.net, self.recipe.ctx
+        acc = self.robust(*self.check_batch)
+        acc = float(ctx.all_reduce(torch.tensor(acc)) / ctx.world)  # every rank decides alike
+        if self.guard.update(acc):
+            net.load_state_dict(self.best_weights)
+            best_epoch = self.guard.history.index(self.guard.best) + 1
+            return (f"catastrophic overfitting at epoch {epoch}: PGD-{cfg.eval_steps} accuracy of the held-out batch "
+                    f"fell from {self.guard.best:.1%} to {acc:.1%} (more than adversarial.stop_drop="
+                    f"{cfg.stop_drop:g}); stopped, keeping the weights of epoch {best_epoch}")
+        if self.guard.improved():
+            self.best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+        return None
+
+    def state(self) -> dict:
+        if self.guard is None:
+            return {}
+        return {"guard": self.guard.state(), "best_weights": self.best_weights}
+
+    def load_state(self, state: dict) -> None:
+        if self.guard is not None and "guard" in state:
+            self.guard.load(state["guard"])
+            self.best_weights = state.get("best_weights")
+
+    def figures(self):
+        """Test images, the PGD perturbation the trained network resists (or not), its predictions."""
+        recipe, cfg = self.recipe, self.cfg
+        if recipe.test_x is None:
+            return
+        from .figures import panel_figure
+
+        x, y = unit(recipe.test_x[:6].to(recipe.ctx.device)), recipe.test_y[:6].to(recipe.ctx.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(recipe.cfg.seed)
+            x_adv = pgd(recipe.net, x, y, cfg.eps, default_step_size(cfg.eps, cfg.eval_steps), cfg.eval_steps)
+        with evaluating(recipe.net), torch.no_grad():
+            p_clean, p_adv = recipe.net(x).float().softmax(1), recipe.net(x_adv).float().softmax(1)
+        yield "adversarial_examples", panel_figure(x, x_adv, p_clean, p_adv, recipe.classes,
+                                                   f"{cfg.method}-trained network under PGD-{cfg.eval_steps}, "
+                                                   f"eps {cfg.eps:g}")

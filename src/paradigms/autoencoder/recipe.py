@@ -44,16 +44,6 @@ class AutoencoderConfig(ImageRecipeConfig):
     optim: OptimConfig = OptimConfig(name="adam", lr=2e-3, weight_decay=0.0)
 
 
-def linear_probe(train_f, train_y, test_f, test_y) -> float:
-    """Test accuracy of a logistic regression on standardised features (scikit-learn)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    return float(clf.fit(train_f, train_y).score(test_f, test_y))
-
-
 def reconstruction_error(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """|| recon - x ||^2 per image, (N, C, H, W) -> (N,)."""
     return (recon - x).pow(2).flatten(1).sum(1)
@@ -177,11 +167,14 @@ class Autoencoder(ImageRecipe):
         return torch.cat([self.enc(x[i:i + 1024]).float() for i in range(0, len(x), 1024)])
 
     def probes(self) -> dict[str, float]:
-        """Linear-probe test accuracy on the codes, on raw pixels and on PCA codes of the same size."""
+        """Linear-probe test accuracy on the codes, on raw pixels and on PCA codes of the same size (the one linear
+        probe of every encoder: :func:`paradigms.evaluate.linear_probe`)."""
         n = self.cfg.probe_n
         if not n or self.train_x is None or self.test_x is None or len(set(self.train_y[:n].tolist())) < 2:
             return {}
         from sklearn.decomposition import PCA
+
+        from ..evaluate import linear_probe
 
         tr_x, tr_y, te_y = self.train_x[:n], self.train_y[:n].numpy(), self.test_y.numpy()
         pixels = tr_x.float().div(255).flatten(1).numpy(), self.test_x.float().div(255).flatten(1).numpy()

@@ -23,7 +23,7 @@ from torch import nn
 from .. import optim
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
-from ..nets import NetConfig, build_net, card
+from ..nets import NetConfig, build_net
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from .models import Decoder

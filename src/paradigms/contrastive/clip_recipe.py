@@ -14,7 +14,7 @@ training altogether, so their names appear in no caption.
     text tower    caption -> [CLS] caption [SEP] -> transformer -> mean over the tokens -> W_t            (N, D)
     loss          clip_loss(image, text, s)                 the symmetric cross-entropy of the batch, s learned
 
-The text tower is ``scratch`` (a small bidirectional transformer whose vocabulary is the training captions' words
+The towers are :mod:`.clip_towers`, the figures :mod:`.clip_figures`. The text tower is ``scratch`` (a small bidirectional transformer whose vocabulary is the training captions' words
 and characters: a word no caption holds is spelled out in characters it has no meaning for) or a pretrained
 BERT-family encoder, ``minilm`` (all-MiniLM-L6-v2) or a folder, *locked*: no gradient reaches it and only W_t is
 trained (LiT's locked tower, Zhai et al. 2022, on the text side), so a class name never seen in training still lands
@@ -31,12 +31,10 @@ Evaluation on the test set: zero-shot accuracy with one prompt (the first templa
 training templates and with the held-out templates; on the held-out classes' images, choosing among the held-out
 names (chance: one in their number); retrieval R@1 and R@5 both ways between the first ``retrieval_size`` test images
 and a caption for each (a caption answers an image, and an image a caption, when they name the same class); and at
-the end the kNN and linear probe of f (:mod:`paradigms.transfer.probe`, as every encoder).
+the end the kNN and linear probe of f (:mod:`paradigms.evaluate`, as every encoder).
 """
 
 from __future__ import annotations
-
-import textwrap
 
 import torch
 import torch.nn.functional as F
@@ -44,42 +42,17 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from .. import augment, optim
-from ..config import Section
 from ..data.subset import ImageRecipeConfig
-from ..data.tokenize import BERT_SPECIALS, kept_tokenizer, text_batch, word_tokenizer
+from ..data.tokenize import BERT_SPECIALS, kept_tokenizer, word_tokenizer
 from ..errors import UserError
+from ..evaluate import evaluate_encoder, extract
 from ..nets import NetConfig, build_encoder, to_device
-from ..nets.transformer import Transformer, TransformerConfig, mean_pool
 from ..optim import OptimConfig
 from ..recipes import EncoderRecipe, register
-from ..transfer import probe
 from .clip import (HELD_OUT_TEMPLATES, TEMPLATES, LogitScale, check_template, class_embeddings, clip_loss,
                    retrieval_recall)
-
-WORDS = {**{str(i): w for i, w in enumerate("zero one two three four five six seven eight nine".split())},
-         "T-shirt/top": "t-shirt", "Ankle boot": "ankle boot"}
-"""The word a caption uses for a dataset's class name, where the name itself is not a word (otherwise: the name in
-lower case, underscores as spaces)."""
-
-
-class TextConfig(Section):
-    """The text tower trained from scratch: a bidirectional pre-norm transformer."""
-
-    n_layer: int = Field(2, ge=1, le=48)
-    n_head: int = Field(4, ge=1)
-    n_embd: int = Field(128, ge=8)
-    max_tokens: int = Field(32, ge=4, le=512, description="a text is cut to this many tokens ([CLS] and [SEP] "
-                            "included)")
-
-    def transformer(self, vocab_size: int) -> Transformer:
-        """The tower's untrained transformer over a vocabulary of ``vocab_size`` tokens."""
-        try:
-            return Transformer(TransformerConfig(vocab_size=vocab_size, block_size=self.max_tokens,
-                                                 n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
-                                                 causal=False, norm_first=True))
-        except ValueError as e:   # n_embd not divisible by n_head
-            raise UserError(f"text_model: {e}") from None
-
+from .clip_figures import report_figures
+from .clip_towers import CLIPModel, TextConfig, TextTower, caption_names
 
 class CLIPConfig(ImageRecipeConfig):
     recipe: str = "clip"
@@ -124,82 +97,6 @@ class CLIPConfig(ImageRecipeConfig):
         if len(set(v)) != len(v):
             raise ValueError(f"held_out_classes={v} names a class twice")
         return v
-
-
-class TextTower(nn.Module):
-    """Texts -> (N, D): [CLS] text [SEP] through a transformer, the mean of its last states over the text's tokens
-    (sentence-transformers' pooling), a linear map W_t. ``locked``: the transformer gets no gradient, is kept out of
-    this module's parameters and state (its weights come from its pretrained folder, never from a checkpoint), and its
-    features of a text are computed once."""
-
-    def __init__(self, net: Transformer, tokenizer, dim: int, max_tokens: int, locked: bool):
-        super().__init__()
-        self.tokenizer, self.locked = tokenizer, locked
-        self.max_tokens = min(max_tokens, net.cfg.block_size)
-        if locked:
-            self._frozen = [net.requires_grad_(False).eval()]     # a list: not a sub-module (no state, no .to())
-            self._cache: dict[str, torch.Tensor] = {}
-        else:
-            self.net = net
-        self.proj = nn.Linear(net.cfg.n_embd, dim, bias=False)    # W_t
-
-    @property
-    def transformer(self) -> Transformer:
-        return self._frozen[0] if self.locked else self.net
-
-    def _apply(self, fn, *args, **kwargs):   # .to(device) moves the locked transformer and its cache too
-        super()._apply(fn, *args, **kwargs)
-        if self.locked:
-            self._frozen[0]._apply(fn, *args, **kwargs)
-            self._cache = {k: fn(v) for k, v in self._cache.items()}
-        return self
-
-    def pooled(self, texts: list[str]) -> torch.Tensor:
-        """The transformer's mean-pooled states of ``texts`` (N, C)."""
-        net = self.transformer
-        ids, keep = text_batch(self.tokenizer, texts, self.max_tokens, self.proj.weight.device)   # (N, T) each
-        return mean_pool(net.hidden(ids, keep), keep).float()                                     # (N, C)
-
-    def features(self, texts: list[str]) -> torch.Tensor:
-        """(N, C) for ``texts``, each distinct text through the transformer once."""
-        unique = list(dict.fromkeys(texts))
-        if self.locked:
-            new = [t for t in unique if t not in self._cache]
-            if new:
-                with torch.no_grad():
-                    self._cache.update(zip(new, self.pooled(new)))
-            f = torch.stack([self._cache[t] for t in unique])
-        else:
-            f = self.pooled(unique)
-        where = {t: i for i, t in enumerate(unique)}
-        return f[torch.tensor([where[t] for t in texts], device=f.device)]
-
-    def forward(self, texts: list[str]) -> torch.Tensor:
-        return self.proj(self.features(list(texts)))             # (N, D)
-
-
-class CLIPModel(nn.Module):
-    """The two towers and the temperature: ``(images (N, C, H, W) in [0, 1], N texts) -> (I (N, D), T (N, D), s)``."""
-
-    def __init__(self, image: nn.Module, image_proj: nn.Linear, text: TextTower, logit_scale: LogitScale):
-        super().__init__()
-        self.image, self.image_proj, self.text, self.logit_scale = image, image_proj, text, logit_scale
-
-    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-        return self.image_proj(self.image(x))                      # W_i f(x): (N, D)
-
-    def forward(self, x: torch.Tensor, texts: list[str]):
-        return self.encode_image(x), self.text(texts), self.logit_scale()
-
-
-def caption_names(classes: list[str], given: list[str] | None) -> list[str]:
-    """The word for each class in captions: ``given``, else :data:`WORDS` or the class name in lower case."""
-    if given is not None:
-        if len(given) != len(classes) or not all(n.strip() for n in given):
-            raise UserError(f"class_names: give {len(classes)} non-empty names, one per class in order "
-                            f"({', '.join(classes)}); got {len(given)}")
-        return [n.strip() for n in given]
-    return [WORDS.get(c, c.replace("_", " ").lower()) for c in classes]
 
 
 @register
@@ -273,7 +170,7 @@ class CLIP(EncoderRecipe):
     def build_text_tower(self) -> TextTower:
         cfg = self.cfg
         if cfg.text.strip().lower() != "scratch":                  # pretrained, locked
-            from ..language.hf import from_pretrained, resolve_model
+            from ..nets.pretrained import from_pretrained, resolve_model
 
             net, tok = from_pretrained(resolve_model(cfg.text), mlm=False)
             limit = min(cfg.text_model.max_tokens, net.hf.max_tokens or net.cfg.block_size)
@@ -318,7 +215,7 @@ class CLIP(EncoderRecipe):
     @torch.no_grad()
     def image_embeddings(self, batches) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_i f(x) of every image (N, D) on the CPU, labels (N,))."""
-        return probe.extract(nn.Sequential(self.model.image, self.model.image_proj), batches, self.ctx)
+        return extract(nn.Sequential(self.model.image, self.model.image_proj), batches, self.ctx)
 
     @torch.no_grad()
     def zero_shot(self, images: torch.Tensor, labels: list[str], templates: list[str] | None = None) -> torch.Tensor:
@@ -355,7 +252,7 @@ class CLIP(EncoderRecipe):
         out.update(self.retrieval(e, y))
         end = self.trained_to is None or self.trained_to >= self.total_steps
         if cfg.probe and end:
-            scores, _, _ = probe.evaluate_encoder(self.model.image, self.feature_loader.epoch(0),
+            scores, _, _ = evaluate_encoder(self.model.image, self.feature_loader.epoch(0),
                                                   self.test_loader.epoch(0), len(self.names), self.ctx, k=cfg.knn_k)
             out.update(scores)
         split = "val" if cfg.val_size else "test"
@@ -379,83 +276,7 @@ class CLIP(EncoderRecipe):
 
     # -- figures -----------------------------------------------------------------------------------------------------
     def figures(self):
-        n = self.cfg.retrieval_size
-        pool, ys = [], []                                                    # the first n test images, on the CPU
-        for x, y in self.test_loader.epoch(0):
-            pool.append(x[: n - sum(len(p) for p in pool)].cpu())
-            ys.append(y[: len(pool[-1])].cpu())
-            if sum(len(p) for p in pool) >= n:
-                break
-        pool, ys = torch.cat(pool), torch.cat(ys)
-        first = [int((ys == c).nonzero()[0]) for c in range(len(self.names)) if (ys == c).any()][:10]
-        prompts = [self.cfg.templates[0].format(self.names[int(ys[i])]) for i in first]   # one per class shown
-        with torch.no_grad():
-            self.model.eval()
-            emb = torch.cat([self.model.encode_image(b.to(self.ctx.device)).float().cpu() for b in pool.split(512)])
-            emb = F.normalize(emb, dim=1)                                    # (n, D)
-            text = F.normalize(self.encode_text(prompts).cpu(), dim=1)       # (K, D)
-        held = [int(ys[i]) in self.held_out for i in first]
-        note = ", * = a class never seen in training" if any(held) else ""
-        yield "similarity", similarity_figure(pool[first], prompts, text @ emb[first].T, held, textwrap.fill(
-            f"cosine similarity of test images and class prompts ({self.cfg.text} text tower{note})", 80))
-        top = (text @ emb.T).topk(min(6, len(pool)), dim=1).indices         # (K, 6) each prompt's closest images
-        right = ys[top] == ys[first][:, None]
-        yield "retrieval", retrieval_figure(pool, top, right, prompts, held, textwrap.fill(
-            f"text -> image retrieval among the first {len(pool)} test images: each prompt's six most similar "
-            f"(red frame: another class{note})", 80))
+        yield from report_figures(self)
 
 
-def similarity_figure(images: torch.Tensor, prompts: list[str], sim: torch.Tensor, held: list[bool], title: str):
-    """The paper's picture of zero-shot classification: prompts (rows) against images (columns), cosine similarity
-    in each cell, the images above their columns."""
-    import matplotlib.pyplot as plt
-
-    k, m = sim.shape
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * m + 2.2, 1.6 + 0.55 * k))
-    ax.imshow(sim.numpy(), cmap="viridis", aspect="auto", extent=(-0.5, m - 0.5, k - 0.5, -0.5))
-    for j in range(m):                                                       # the images along the top
-        img = images[j].permute(1, 2, 0).numpy()
-        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1,
-                  extent=(j - 0.45, j + 0.45, -0.6, -1.5), interpolation="nearest")
-    for i in range(k):
-        for j in range(m):
-            ax.text(j, i, f"{float(sim[i, j]):.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if sim[i, j] < sim.max() - 0.5 * (sim.max() - sim.min()) else "black")
-    ax.set_yticks(range(k), [p + (" *" if h else "") for p, h in zip(prompts, held)], fontsize=8)
-    ax.set_xticks([])
-    ax.set_xlim(-0.5, m - 0.5)
-    ax.set_ylim(k - 0.5, -1.6)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def retrieval_figure(pool: torch.Tensor, top: torch.Tensor, right: torch.Tensor, prompts: list[str],
-                     held: list[bool], title: str):
-    """For each prompt (a row), its most similar images, framed green when of the prompt's class, red otherwise."""
-    import matplotlib.pyplot as plt
-
-    k, m = top.shape
-    fig, axes = plt.subplots(k, m, figsize=(2.6 + 0.9 * m, 0.9 * k + 0.8), squeeze=False)
-    for i in range(k):
-        for j in range(m):
-            ax = axes[i][j]
-            img = pool[int(top[i, j])].permute(1, 2, 0).numpy()
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_color("tab:green" if right[i, j] else "tab:red")
-                side.set_linewidth(2.5)
-        axes[i][0].set_ylabel(prompts[i] + (" *" if held[i] else ""), rotation=0, ha="right", va="center",
-                              fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-__all__ = ["CLIP", "CLIPConfig", "CLIPModel", "TextConfig", "TextTower", "caption_names", "retrieval_figure",
-           "similarity_figure"]
+__all__ = ["CLIP", "CLIPConfig"]

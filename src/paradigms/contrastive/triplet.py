@@ -16,7 +16,7 @@ are never seen, ``val_identities`` others choose the verification threshold, the
 goes with the person. Evaluation, on the unseen people: verification (is this pair the same person? the squared
 distance under the threshold that maximises balanced accuracy on the validation people; balanced accuracy, the mean
 of the accuracies on same-person and different-person pairs) and recall@1 (is a face's nearest other face the same
-person's?). The same measures, with the same threshold rule, for raw pixels and for PCA ("eigenfaces", Turk &
+person's?; :mod:`.verification`). The same measures, with the same threshold rule, for raw pixels and for PCA ("eigenfaces", Turk &
 Pentland 1991, fitted on the training people) and for the network before training, in the same report.
 """
 
@@ -36,7 +36,9 @@ from ..errors import UserError
 from ..nets import NetConfig, build_net, card, to_device
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
-from .losses import MINING, mine_triplets, squared_distances, triplet_loss
+from .losses import MINING, mine_triplets, triplet_loss
+from .triplet_figures import distance_table_figure, verification_figure
+from .verification import balanced_accuracy, best_threshold, pair_distances, recall_at_1
 
 
 class TripletConfig(ImageRecipeConfig):
@@ -244,7 +246,7 @@ class Triplet(ImageRecipe):
         return {f"test/{k}": v for k, v in out.items()}
 
     def figures(self):
-        from ..transfer.probe import embedding_figure
+        from ..evaluate import embedding_figure
 
         tx, ty = self.parts["test"]
         yield "distances", distance_table_figure(self, tx, ty)
@@ -256,101 +258,4 @@ class Triplet(ImageRecipe):
                                             "t-SNE of the unseen people's embeddings", seed=self.cfg.seed)
 
 
-# -- the measures (usable on any embeddings) --------------------------------------------------------------------------
-def pair_distances(emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The squared distance and same-identity flag of every unordered pair (i < j)."""
-    i, j = torch.triu_indices(len(emb), len(emb), offset=1)
-    d = squared_distances(emb)
-    return d[i, j], labels[i] == labels[j]
-
-
-def balanced_accuracy(dist: torch.Tensor, same: torch.Tensor, threshold: float) -> float:
-    """Mean of the accuracy on same-identity pairs (dist <= threshold) and on different ones (dist > threshold)."""
-    yes = dist <= threshold
-    return float(((yes[same].float().mean() if same.any() else 1.0) +
-                  ((~yes[~same]).float().mean() if (~same).any() else 1.0)) / 2)
-
-
-def best_threshold(dist: torch.Tensor, same: torch.Tensor) -> float:
-    """The threshold with the best balanced accuracy: over every cut between consecutive sorted distances, the
-    same-person pairs accepted below it and the different ones rejected above it (the cut's midpoint returned)."""
-    d, order = dist.sort()
-    s = same[order].double()
-    n_same, n_diff = s.sum().clamp_min(1), (1 - s).sum().clamp_min(1)
-    below_same = torch.cat([torch.zeros(1, dtype=torch.float64), s.cumsum(0)])        # accepted if cut after k
-    below_diff = torch.cat([torch.zeros(1, dtype=torch.float64), (1 - s).cumsum(0)])
-    acc = (below_same / n_same + (n_diff - below_diff) / n_diff) / 2                   # (P + 1,) cuts
-    k = int(acc.argmax())
-    cuts = torch.cat([d[:1] - 1e-6, (d[1:] + d[:-1]) / 2, d[-1:] + 1e-6])
-    return float(cuts[k])
-
-
-def recall_at_1(emb: torch.Tensor, labels: torch.Tensor) -> float:
-    """The share of images whose nearest other image has the same identity."""
-    d = squared_distances(emb)
-    d.fill_diagonal_(float("inf"))
-    return float((labels[d.argmin(1)] == labels).float().mean())
-
-
-# -- the figures ------------------------------------------------------------------------------------------------------
-def distance_table_figure(recipe: Triplet, x: torch.Tensor, y: torch.Tensor, people: int = 3, each: int = 2):
-    """The lecture's table: squared distances between two faces of each of three unseen people, before and after."""
-    import matplotlib.pyplot as plt
-
-    ids = y.unique()[:people]
-    idx = torch.cat([torch.nonzero(y == i).flatten()[:each] for i in ids])
-    faces = x[idx]
-    names = [f"{recipe.classes[int(y[i])]}·{k % each + 1}" for k, i in enumerate(idx.tolist())]
-    n = len(idx)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.9 * n + 1.6), 0.9 * n + 1.8))
-    for ax, (title, net) in zip(axes, (("before training", recipe.untrained), ("after training", recipe.net))):
-        d = squared_distances(recipe.embed(net, faces)).numpy()
-        ax.imshow(d, cmap="viridis_r", vmin=0, vmax=4, extent=(-0.5, n - 0.5, n - 0.5, -0.5))
-        for r in range(n):
-            for c in range(n):
-                same = r // each == c // each
-                ax.text(c, r, f"{d[r, c]:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if d[r, c] < 2.5 else "white", fontweight="bold" if same and r != c else None)
-        lo, hi = -1.55, n - 0.5                                    # the axes span in data units, both ways
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(hi, lo)
-        img = faces.float().div(255).permute(0, 2, 3, 1).numpy()
-        for r in range(n):                                         # each face above its column, left of its row
-            for x0, y0 in ((r - 0.45, -1.45), (-1.45, r - 0.45)):
-                inset = ax.inset_axes(((x0 - lo) / (hi - lo), (hi - y0 - 0.9) / (hi - lo), 0.9 / (hi - lo),
-                                       0.9 / (hi - lo)))
-                inset.imshow(img[r, ..., 0] if img.shape[-1] == 1 else img[r], cmap="gray", vmin=0, vmax=1)
-                inset.set_axis_off()
-        ax.set_xticks(range(n), names, fontsize=6, rotation=45)
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
-        for s in ax.spines.values():
-            s.set_visible(False)
-    fig.suptitle("squared distances between embeddings of unseen people (0 same point, 4 opposite; bold: same "
-                 f"person); margin {recipe.cfg.margin:g}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def verification_figure(recipe: Triplet):
-    """Histograms of same-person and different-person distances of the unseen people, with the chosen threshold."""
-    import matplotlib.pyplot as plt
-
-    tx, ty = recipe.parts["test"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for ax, (title, net) in zip(axes, (("before training", recipe.untrained), ("after training", recipe.net))):
-        s = recipe.scores(lambda x: recipe.embed(net, x))
-        dist, same = pair_distances(recipe.embed(net, tx), ty)
-        bins = torch.linspace(0, float(dist.max()) + 1e-6, 40).numpy()
-        ax.hist(dist[same].numpy(), bins=bins, density=True, alpha=0.6, label="same person")
-        ax.hist(dist[~same].numpy(), bins=bins, density=True, alpha=0.6, label="different people")
-        ax.axvline(s["threshold"], color="k", ls="--", lw=1, label="threshold (validation people)")
-        ax.set_title(f"{title}: verification {s['verify_acc']:.1%}, recall@1 {s['recall1']:.1%}", fontsize=9)
-        ax.set_xlabel("squared distance of a pair")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-__all__ = ["Triplet", "TripletConfig", "balanced_accuracy", "best_threshold", "distance_table_figure",
-           "pair_distances", "recall_at_1", "verification_figure"]
+__all__ = ["Triplet", "TripletConfig"]

@@ -7,7 +7,7 @@ is a :mod:`paradigms.nets` network with its head removed (:func:`paradigms.nets.
 and ``paradigms.load`` take it like any classifier's backbone; the projection head g (an MLP, SimCLR section 4.2) maps
 its feature h = f(x) to the z the loss compares, and is thrown away after pre-training.
 
-Evaluation (:mod:`paradigms.transfer.probe`, the same for every encoder): kNN accuracy of the test set against the
+Evaluation (:mod:`paradigms.evaluate`, the same for every encoder): kNN accuracy of the test set against the
 training features (k = 200, cosine, votes weighted by exp(cos / 0.1)) at every evaluation; the offline linear probe at
 the end of training; figures: a batch's two views and the t-SNE of the test features.
 """
@@ -23,9 +23,9 @@ from torch import nn
 from .. import augment, optim
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
+from ..evaluate import embedding_figure, evaluate_encoder, extract
 from ..nets import NetConfig, build_encoder, to_device
 from ..recipes import EncoderRecipe
-from ..transfer import probe
 
 
 CIFAR_VIEWS = [{"resized_crop": {"min_area": 0.08}}, "flip", {"jitter": {"p": 0.8, "strength": 0.5}},
@@ -112,7 +112,7 @@ class TwoViews(EncoderRecipe):
             return {}
         cfg = self.cfg
         end = self.trained_to is None or self.trained_to >= self.total_steps
-        scores, _, _ = probe.evaluate_encoder(
+        scores, _, _ = evaluate_encoder(
             self.enc, self.feature_loader.epoch(0), self.test_loader.epoch(0), len(self.classes), self.ctx,
             k=cfg.knn_k, temperature=cfg.knn_temperature, probe=cfg.probe and end)
         split = "val" if cfg.val_size else "test"
@@ -129,8 +129,8 @@ class TwoViews(EncoderRecipe):
         yield "views", grid_figure(torch.cat([x, v1, v2]), textwrap.fill(
             f"test images (top) and two views of each, drawn independently: {self.views!r}", 90), len(x))
         if self.data.labelled:
-            f, y = probe.extract(self.enc, self.test_loader.epoch(0), self.ctx)
-            yield "embedding", probe.embedding_figure(
+            f, y = extract(self.enc, self.test_loader.epoch(0), self.ctx)
+            yield "embedding", embedding_figure(
                 f, y, self.classes, f"{self.name} encoder: t-SNE of {min(len(f), 1000)} test features (never trained "
                 f"on labels)", seed=self.cfg.seed)
 

@@ -12,7 +12,9 @@ tokenizer.json). Special tokens written in the text (``[MASK]``) become their ow
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, UserError
+from .wordpiece import learn_wordpieces, lines, word_counts
 
 Kind = Literal["char", "bpe", "wordpiece"]
 KINDS = ("char", "bpe", "wordpiece")
@@ -148,7 +151,14 @@ class SubwordTokenizer:
 def train_tokenizer(kind: str, text: str, vocab_size: int = 2000, specials=(), name: str = "the corpus"):
     """A tokeniser of ``kind`` trained on ``text``: ``char`` (the text's characters), ``bpe`` (byte-level BPE, as
     GPT-2: no text is ever out of its vocabulary) or ``wordpiece`` (lower-cased WordPiece, as BERT uncased);
-    ``vocab_size`` is the subword kinds' target size, special tokens included."""
+    ``vocab_size`` is the subword kinds' target size, special tokens included.
+
+    The same text and arguments give the same tokeniser, byte for byte, in every process. ``bpe`` is the
+    ``tokenizers`` BPE trainer, whose ids are all fixed (the 256 byte characters in order, then its merges; equal
+    counts go to the pair of lower ids). ``wordpiece`` is :func:`paradigms.data.wordpiece.learn_wordpieces`, the same merges as the
+    ``tokenizers`` WordPiece trainer but with fixed ids: that trainer numbers the ``##`` characters in a hash map's
+    order, and its equal counts go to the pair of lower ids; here the ``##`` characters come in code-point order,
+    so equal counts go to the same pair in every process."""
     specials = tuple(specials)
     if kind == "char":
         return CharTokenizer.train(text, specials, name)
@@ -162,22 +172,23 @@ def train_tokenizer(kind: str, text: str, vocab_size: int = 2000, specials=(), n
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    else:
-        if "[UNK]" not in specials:
-            specials = specials + ("[UNK]",)
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False)
-    tok.train_from_iterator(_lines(text), trainer=trainer)
+        tok.train_from_iterator(lines(text), trainer=trainer)
+        return SubwordTokenizer(tok, kind, specials, name)
+    if "[UNK]" not in specials:
+        specials = specials + ("[UNK]",)
+    vocab = learn_wordpieces(word_counts(text), vocab_size, specials)
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(list(specials))   # a special token written in the text is one id
     return SubwordTokenizer(tok, kind, specials, name)
 
 
 def word_tokenizer(text: str, specials=BERT_SPECIALS, name: str = "the corpus") -> SubwordTokenizer:
     """A lower-cased WordPiece whose vocabulary is every word of ``text`` whole, and every character of it alone and
-    as a ``##`` continuation, in sorted order: the same ids for the same text (the WordPiece trainer breaks ties
-    differently from run to run), and a word outside the text is spelled out in the characters it knows."""
+    as a ``##`` continuation, in sorted order: the same ids for the same text, and a word outside the text is spelled
+    out in the characters it knows."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     normalizer, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
@@ -193,16 +204,6 @@ def word_tokenizer(text: str, specials=BERT_SPECIALS, name: str = "the corpus") 
         tok.post_processor = processors.BertProcessing(("[SEP]", entries.index("[SEP]")),
                                                        ("[CLS]", entries.index("[CLS]")))
     return SubwordTokenizer(tok, "wordpiece", specials, name)
-
-
-def _lines(text: str, chunk: int = 1 << 16):
-    """The text in pieces of about ``chunk`` characters cut at line ends (the trainer's iterator)."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start + chunk)
-        end = len(text) if end < 0 else end + 1
-        yield text[start:end]
-        start = end
 
 
 def load_tokenizer(path: str | Path):
@@ -233,16 +234,33 @@ TOKENIZER_FILE = "tokenizer.json"
 """Where a run folder keeps its tokeniser."""
 
 
-def kept_tokenizer(run_dir, make, is_main: bool = True):
+def kept_tokenizer(run_dir, make, is_main: bool = True, wait_s: float = 600.0):
     """The tokeniser a run keeps in ``run_dir/tokenizer.json``: read back when it is there (a resumed or reloaded run
-    reads the one it trained with), else ``make()``'s, saved there by the main process (``run_dir`` None: not kept)."""
-    saved = Path(run_dir) / TOKENIZER_FILE if run_dir is not None else None
-    if saved is not None and saved.is_file():
+    reads the one it trained with), else ``make()``'s, saved there by the main process alone (written to a temporary
+    file in the folder, then renamed into place, so that no one reads half a file). Under DDP the other ranks wait
+    up to ``wait_s`` seconds for that file and read it, so that every rank has the main process's ids; a
+    ``DataError`` names the file when it does not come. ``run_dir`` None: not kept, every process makes its own."""
+    if run_dir is None:
+        return make()
+    saved = Path(run_dir) / TOKENIZER_FILE
+    if saved.is_file():
+        return load_tokenizer(saved)
+    if not is_main:
+        deadline = time.monotonic() + wait_s
+        while not saved.is_file():
+            if time.monotonic() > deadline:
+                raise DataError(f"waited {wait_s:g} s for the main process to write the tokeniser {saved}, and it "
+                                f"is not there; see the main process's error")
+            time.sleep(0.05)
         return load_tokenizer(saved)
     tok = make()
-    if saved is not None and is_main:
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        tok.save(saved)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_name(f".{saved.name}.{os.getpid()}.tmp")   # beside it: the rename stays on one file system
+    try:
+        tok.save(tmp)
+        os.replace(tmp, saved)
+    finally:
+        tmp.unlink(missing_ok=True)
     return tok
 
 

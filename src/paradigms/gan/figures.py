@@ -1,12 +1,38 @@
-"""The report's picture of the game: both losses, D's outputs and the generator's gradient norm against the step."""
+"""A GAN run's pictures: samples from fixed noise, their progress over the epochs, straight lines in z, and the
+game itself (both losses, D's outputs and the generator's gradient norm against the step)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import torch
 
+from ..engine.report import grid_figure
 from ..engine.runlog import read_metrics
+
+PROGRESS_SAMPLES = 10  # fixed-noise samples drawn after every epoch (the report's progress grid)
+
+
+def report_figures(recipe):
+    """The recipe's figures: ``samples``, ``progress``, ``interpolation`` and, from its log, ``game``."""
+    yield "samples", grid_figure(recipe.sample(64, recipe.fixed_z), "64 samples G(z) (the same z all along)", 8)
+    if recipe.progress:
+        rows = torch.cat([t for _, t in recipe.progress])
+        yield "progress", grid_figure(rows, f"the same {PROGRESS_SAMPLES} z after epochs "
+                                      f"{recipe.progress[0][0]}..{recipe.progress[-1][0]} (one row each)",
+                                      PROGRESS_SAMPLES)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.cfg.seed)
+        ends = recipe.z(8)
+    t = torch.linspace(0, 1, 10, device=ends.device).view(1, -1, 1)
+    line = ((1 - t) * ends[0::2].unsqueeze(1) + t * ends[1::2].unsqueeze(1)).flatten(0, 1)   # (4*10, latent)
+    yield "interpolation", grid_figure(recipe.sample(len(line), line), "straight lines between four pairs of z", 10)
+    run_dir = getattr(recipe.ctx, "run_dir", None)
+    if run_dir is not None and (Path(run_dir) / "metrics.jsonl").is_file():
+        fig = game_figure(Path(run_dir))
+        if fig is not None:
+            yield "game", fig
 
 
 def game_figure(run_dir: Path):

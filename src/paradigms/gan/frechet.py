@@ -6,7 +6,8 @@ as a Gaussian N(mu, Sigma):
 FID takes the features from an Inception network, which cannot be fetched here, so the features come from a
 classifier trained on the same dataset (any classifier run: ``paradigms.load`` and its ``features``, the layer
 before the head). That number is called **classifier-FD** wherever it appears, never FID: it is comparable only
-with itself, on the same dataset and classifier, which is why the real-versus-real value goes beside it.
+with itself, on the same dataset and classifier, which is why the real-versus-real value goes beside it
+(:class:`ClassifierFD`).
 """
 
 from __future__ import annotations
@@ -46,3 +47,27 @@ def classifier_features(net: torch.nn.Module, images: torch.Tensor, batch_size: 
                           for i in range(0, len(images), batch_size)])
     finally:
         net.train(was)
+
+
+class ClassifierFD:
+    """The classifier-FD of a dataset with the classifier of run folder ``run``: the features of ``test`` and ``real``
+    images (uint8, (N, C, H, W)) are computed once; ``scores(samples)`` gives ``classifier_fd`` (samples against the
+    test images) and ``classifier_fd_real`` (real training images against them, the floor to compare with)."""
+
+    def __init__(self, run, device: str, dataset: str, in_shape, test: torch.Tensor, real: torch.Tensor):
+        from ..api import load
+        from ..data import unit
+        from ..errors import UserError
+
+        net = load(run, device)
+        if tuple(net.input_shape or ()) != tuple(in_shape) or not hasattr(net, "features"):
+            raise UserError(f"fd_classifier={run} takes images of shape {net.input_shape}; {dataset} has "
+                            f"{tuple(in_shape)}: give a classifier run of {dataset}")
+        self.net = net
+        self.test, self.real = classifier_features(net, unit(test)), classifier_features(net, unit(real))
+
+    def scores(self, samples: torch.Tensor) -> dict[str, float]:
+        """``{"classifier_fd", "classifier_fd_real"}`` for generated images in [0, 1]."""
+        fake = classifier_features(self.net, samples)
+        return {"classifier_fd": frechet_distance(fake, self.test),
+                "classifier_fd_real": frechet_distance(self.real, self.test)}

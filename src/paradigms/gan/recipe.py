@@ -19,7 +19,6 @@ Evaluation: D's mean output on test and generated images and, given a classifier
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -27,14 +26,16 @@ from pydantic import Field
 
 from .. import optim
 from ..data.subset import ImageRecipeConfig
-from ..errors import Diverged, UserError
+from ..errors import UserError
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
+from .figures import PROGRESS_SAMPLES, report_figures
+from .frechet import ClassifierFD
 from .losses import HistoricalAverage, discriminator_loss, feature_matching_loss, generator_loss
 from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from .watch import WinWatch
 
 ADAM = OptimConfig(name="adam", lr=2e-4, betas=(0.5, 0.999), weight_decay=0.0, schedule="constant")  # Radford et al.
-PROGRESS_SAMPLES = 10  # fixed-noise samples drawn after every epoch (the report's progress grid)
 
 
 class GANConfig(ImageRecipeConfig):
@@ -124,10 +125,11 @@ class GAN(ImageRecipe):
         gen = torch.Generator().manual_seed(cfg.seed)
         self.fixed_z = torch.randn(64, cfg.latent, generator=gen).to(ctx.device)   # the same samples all along
         self.progress: list[tuple[int, torch.Tensor]] = []                         # (epoch, fixed-noise samples)
-        self.won_since: int | None = None       # the step since which D has won outright, if it has
-        self.fd = None                           # (classifier, real features) once needed
-        if cfg.fd_classifier:
-            self.fd_net()                        # a bad path fails now, not after training
+        self.won = WinWatch(cfg)                 # D winning outright for diverge_steps steps stops the run
+        self.fd = None                           # the classifier-FD's classifier and real features
+        if cfg.fd_classifier:                    # a bad path fails now, not after training
+            self.fd = ClassifierFD(cfg.fd_classifier, str(ctx.device), cfg.dataset, self.in_shape,
+                                   self.test_x[:cfg.fd_n], self.train_x[:cfg.fd_n])
 
     @property
     def trains_generator(self) -> bool:
@@ -159,7 +161,7 @@ class GAN(ImageRecipe):
         if self.history:
             self.history["d"].update()
         d_real, d_fake = torch.sigmoid(real_logits).mean().detach(), torch.sigmoid(fake_logits).mean().detach()
-        self.watch(step, d_real, d_fake)
+        self.won.update(step, d_real, d_fake)
         return {"loss_d": loss.detach(), "d_real": d_real, "d_fake": d_fake, "lr": lr}
 
     def generator_step(self, x: torch.Tensor, step: int) -> dict:
@@ -184,24 +186,8 @@ class GAN(ImageRecipe):
             out.update(self.generator_step(batch[0], step))
         return out
 
-    def watch(self, step: int, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
-        """Stop (:class:`Diverged`) once D has won outright ``diverge_steps`` steps in a row."""
-        limit = self.cfg.diverge_steps
-        if not limit:
-            return
-        won = bool(d_real > 0.99) and bool(d_fake < 0.01)
-        self.won_since = (self.won_since if self.won_since is not None else step) if won else None
-        if won and step - self.won_since + 1 >= limit:
-            cfg = self.cfg
-            tries = [*(["loss=non-saturating"] if cfg.loss == "minimax" and not cfg.feature_matching else []),
-                     *(["label_smoothing=0.1"] if not cfg.label_smoothing else []), f"optim_d.lr below {cfg.optim_d.lr:g}",
-                     *(["k=1"] if cfg.k > 1 else [])]
-            raise Diverged(f"the discriminator has won outright since step {self.won_since} (D(x) = {float(d_real):.3f}, "
-                           f"D(G(z)) = {float(d_fake):.4f}, {limit} steps in a row: diverge_steps): the generator gets "
-                           f"no useful gradient; try {', '.join(tries)}", self.won_since)
-
     def trouble_since(self) -> int | None:
-        return self.won_since
+        return self.won.since
 
     # -- what it has learned --------------------------------------------------------------------------
     @torch.no_grad()
@@ -210,35 +196,6 @@ class GAN(ImageRecipe):
         self.G.eval()
         z = self.z(n) if z is None else z
         return torch.cat([self.G(z[i:i + 1000]).float() for i in range(0, len(z), 1000)]).clamp_(0, 1)
-
-    def fd_net(self):
-        """The classifier-FD's classifier (``fd_classifier``) and the test set's features, computed once."""
-        if self.fd is None:
-            from ..api import load
-            from .frechet import classifier_features
-
-            net = load(self.cfg.fd_classifier, str(self.ctx.device))
-            if tuple(net.input_shape or ()) != tuple(self.in_shape) or not hasattr(net, "features"):
-                raise UserError(f"fd_classifier={self.cfg.fd_classifier} takes images of shape {net.input_shape}; "
-                                f"{self.cfg.dataset} has {tuple(self.in_shape)}: give a classifier run of "
-                                f"{self.cfg.dataset}")
-            from ..data import unit
-
-            test = unit(self.test_x[:self.cfg.fd_n])
-            real = unit(self.train_x[:self.cfg.fd_n])
-            self.fd = (net, classifier_features(net, test), classifier_features(net, real))
-        return self.fd
-
-    def classifier_fd(self) -> dict[str, float]:
-        """classifier-FD of fd_n samples against fd_n test images, and of fd_n training images against them."""
-        from .frechet import classifier_features, frechet_distance
-
-        net, test_f, train_f = self.fd_net()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.cfg.seed)
-            fake_f = classifier_features(net, self.sample(self.cfg.fd_n))
-        return {"test/classifier_fd": frechet_distance(fake_f, test_f),
-                "test/classifier_fd_real": frechet_distance(train_f, test_f)}
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -251,8 +208,11 @@ class GAN(ImageRecipe):
             fake = self.sample(len(x))
         out = {"test/d_real": float(torch.sigmoid(self.real_fake(self.D(x))).mean()),
                "test/d_fake": float(torch.sigmoid(self.real_fake(self.D(fake))).mean())}
-        if self.cfg.fd_classifier:
-            out.update(self.classifier_fd())
+        if self.fd is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.cfg.seed)
+                fake = self.sample(self.cfg.fd_n)
+            out.update({f"test/{k}": v for k, v in self.fd.scores(fake).items()})
         return out
 
     def real_fake(self, logits: torch.Tensor) -> torch.Tensor:
@@ -264,12 +224,12 @@ class GAN(ImageRecipe):
         return None
 
     def extra_state(self) -> dict:
-        return {"progress": self.progress, "won_since": self.won_since,
+        return {"progress": self.progress, "won_since": self.won.since,
                 "history": {k: h.state() for k, h in self.history.items()}}
 
     def load_extra_state(self, state: dict) -> None:
         self.progress = [(int(e), t) for e, t in state.get("progress", [])]
-        self.won_since = state.get("won_since")
+        self.won.since = state.get("won_since")
         for k, h in self.history.items():
             h.load(state["history"][k])
 
@@ -288,24 +248,4 @@ class GAN(ImageRecipe):
 
     # -- figures --------------------------------------------------------------------------------------
     def figures(self):
-        from ..engine.report import grid_figure
-
-        yield "samples", grid_figure(self.sample(64, self.fixed_z), "64 samples G(z) (the same z all along)", 8)
-        if self.progress:
-            rows = torch.cat([t for _, t in self.progress])
-            yield "progress", grid_figure(rows, f"the same {PROGRESS_SAMPLES} z after epochs "
-                                          f"{self.progress[0][0]}..{self.progress[-1][0]} (one row each)",
-                                          PROGRESS_SAMPLES)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.cfg.seed)
-            ends = self.z(8)
-        t = torch.linspace(0, 1, 10, device=ends.device).view(1, -1, 1)
-        line = ((1 - t) * ends[0::2].unsqueeze(1) + t * ends[1::2].unsqueeze(1)).flatten(0, 1)   # (4*10, latent)
-        yield "interpolation", grid_figure(self.sample(len(line), line), "straight lines between four pairs of z", 10)
-        run_dir = getattr(self.ctx, "run_dir", None)
-        if run_dir is not None and (Path(run_dir) / "metrics.jsonl").is_file():
-            from .figures import game_figure
-
-            fig = game_figure(Path(run_dir))
-            if fig is not None:
-                yield "game", fig
+        yield from report_figures(self)

@@ -142,7 +142,7 @@ class SemiGAN(GAN):
         out.update({"loss": loss.detach(), "loss_sup": loss_sup.detach(),
                     "acc": (logits_lab.argmax(1) == yl).float().mean().detach(), "lr": lr})
         if self.trains_generator:
-            self.watch(step, out["d_real"], out["d_fake"])
+            self.won.update(step, out["d_real"], out["d_fake"])
             if (step + 1) % cfg.k == 0:
                 out.update(self.generator_step(x, step))
         return out

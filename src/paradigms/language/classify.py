@@ -2,7 +2,7 @@
 
     p(y | text) = softmax(W mean_t h_t(text) + b)         h: the encoder's last states, averaged over the real tokens
 
-The encoder comes through the transfer module (:func:`paradigms.transfer.core.transfer`): from a ``bert`` run
+The encoder comes through the transfer module (:func:`paradigms.transfer.transfer`): from a ``bert`` run
 folder, from a Hugging Face BERT (MiniLM), or from nothing (scratch); the head is new. The task built in here is
 Tiny Shakespeare's: which of its most frequent speakers says a line (:func:`speaker_lines`), with few labelled
 lines per speaker.

@@ -125,7 +125,7 @@ class TextRecipe(Recipe):
         """A fresh run with ``init_from``: the source run's transformer, every tensor (the vocabulary is the same)."""
         if not self.cfg.init_from:
             return
-        from ..transfer.core import import_weights, read_weights
+        from ..weights import import_weights, read_weights
 
         tensors, _ = read_weights(self.cfg.init_from)            # a run of this recipe: checked by prepare
         report = import_weights(self.net, tensors, self.cfg.init_from, head="keep")
@@ -139,7 +139,7 @@ class TextRecipe(Recipe):
         """A run that starts from another (of the same recipe) takes that run's transformer shape and tokeniser."""
         if not cfg.init_from:
             return cfg
-        from ..transfer.core import source_config
+        from ..weights import source_config
 
         src = source_config(Path(cfg.init_from))
         if src.recipe != cfg.recipe:

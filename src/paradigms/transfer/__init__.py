@@ -2,10 +2,11 @@
 
     from paradigms.transfer import transfer
     groups, report = transfer(my_net, "runs/supervised-mnist", "freeze:2", num_classes=5)
+
+The strategies (which layers to freeze, at which rates) are here; reading and importing weights is the shared
+:mod:`paradigms.weights`.
 """
 
-from .core import (ImportReport, apply_strategy, import_weights, layers, parse_strategy, read_weights, rename,
-                   transfer)
+from .core import apply_strategy, parse_strategy, transfer
 
-__all__ = ["ImportReport", "apply_strategy", "import_weights", "layers", "parse_strategy", "read_weights",
-           "rename", "transfer"]
+__all__ = ["apply_strategy", "parse_strategy", "transfer"]

@@ -3,7 +3,7 @@
     paradigms run finetune --from runs/supervised-mnist --dataset fashion-mnist --set transfer.strategy=linear-probe
 
 Everything but the start is the supervised recipe (same loss, loaders, augmentation, figures); the
-network is the source's architecture, its layers are copied (:func:`paradigms.transfer.core.import_weights`)
+network is the source's architecture, its layers are copied (:func:`paradigms.weights.import_weights`)
 and frozen by the strategy (:func:`paradigms.transfer.core.apply_strategy`). The import report goes
 to ``transfer.json``, to ``notes/transfer.txt`` (shown in report.html) and to the ``transfer`` figure.
 """
@@ -18,6 +18,7 @@ from typing import Literal
 import matplotlib.pyplot as plt
 from pydantic import Field, field_validator
 
+from .. import weights
 from ..config import Section
 from ..errors import UserError
 from ..recipes import register
@@ -75,7 +76,7 @@ class Finetune(Supervised):
                             "PyTorch state dict)")
         if not Path(cfg.source).expanduser().is_dir():
             return cfg
-        source_cfg = core.source_config(Path(cfg.source).expanduser())
+        source_cfg = weights.source_config(Path(cfg.source).expanduser())
         from ..recipes import ImageRecipe, get
 
         if not issubclass(get(source_cfg.recipe), ImageRecipe):
@@ -90,8 +91,8 @@ class Finetune(Supervised):
     def make_net(self, in_shape, num_classes):
         net = super().make_net(in_shape, num_classes)
         t = self.cfg.transfer
-        self.report = core.ImportReport(self.cfg.source or "none (from scratch)", head="new",
-                                        layers=core.layer_table(net))
+        self.report = weights.ImportReport(self.cfg.source or "none (from scratch)", head="new",
+                                        layers=weights.layer_table(net))
         copied = 0 if self.cfg.source is None else t.copy_layers  # from scratch every layer is new; None: all
         self.groups = core.apply_strategy(net, t.strategy, t.lr_decay, t.backbone_lr, copied, report=self.report)
         return net
@@ -104,9 +105,9 @@ class Finetune(Supervised):
         cfg, t = self.cfg, self.cfg.transfer
         if cfg.source is None:
             return
-        tensors, _ = core.read_weights(cfg.source, t.key_map)
+        tensors, _ = weights.read_weights(cfg.source, t.key_map)
         frozen = {l["name"]: (l["frozen"], l["lr_scale"]) for l in self.report.layers}
-        report = core.import_weights(self.net, tensors, cfg.source, copy=t.copy_layers,
+        report = weights.import_weights(self.net, tensors, cfg.source, copy=t.copy_layers,
                                      head=core.head_for(t.strategy, t.head))
         for layer in report.layers:
             layer["frozen"], layer["lr_scale"] = frozen[layer["name"]]
@@ -122,11 +123,11 @@ class Finetune(Supervised):
         yield from super().figures()
         report, saved = self.report, Path(getattr(self.ctx, "run_dir", None) or ".") / "transfer.json"
         if not report.loaded and self.cfg.source and saved.is_file():  # redrawn later (`paradigms report`)
-            report = core.ImportReport(**json.loads(saved.read_text()))
+            report = weights.ImportReport(**json.loads(saved.read_text()))
         yield "transfer", layers_figure(report)
 
 
-def layers_figure(report: core.ImportReport):
+def layers_figure(report: weights.ImportReport):
     """One bar per layer, bottom to top: copied or new, frozen or trained, its learning-rate scale."""
     rows = report.layers
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.3))

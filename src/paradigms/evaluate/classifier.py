@@ -4,7 +4,7 @@
 
 One function for every paradigm that measures a classifier: the supervised recipe's test accuracy,
 an attack's robust accuracy (``perturb``: each batch goes through the attack first), a smoothed
-classifier, a linear probe on frozen features. Images are pixels in [0, 1].
+classifier, a semi-supervised GAN's discriminator. Images are pixels in [0, 1].
 """
 
 from __future__ import annotations
@@ -113,25 +113,3 @@ def mistakes_figure(images: torch.Tensor, labels: np.ndarray, pred: np.ndarray, 
 
 
 __all__ = ["confusion_figure", "evaluate_classifier", "mistakes_figure", "predict"]
-
-
-def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, features: torch.Tensor, num_classes: int,
-                k: int = 200, temperature: float = 0.1, chunk: int = 1024) -> torch.Tensor:
-    """Weighted k-nearest-neighbour classification of frozen features (Wu et al. 2018; lightly's and solo-learn's
-    benchmark protocol): cosine similarity, and each of the k most similar training features votes for its class
-    with weight exp(sim / temperature),
-
-        score_c(x) = sum_{i in top-k(x)} exp(cos(x, x_i) / t) [y_i = c],       prediction = argmax_c score_c
-
-    ``features`` (N, C) -> predicted classes (N,); computed in chunks of ``chunk`` rows."""
-    train = F.normalize(train_features.float(), dim=1)
-    one_hot = F.one_hot(train_labels.long(), num_classes).float()           # (M, K)
-    k = min(k, len(train))
-    out = []
-    for i in range(0, len(features), chunk):
-        sim = F.normalize(features[i:i + chunk].float(), dim=1) @ train.T   # (n, M) cosine similarities
-        top, idx = sim.topk(k, dim=1)                                       # (n, k)
-        weights = (top / temperature).exp()
-        scores = torch.einsum("nk,nkc->nc", weights, one_hot[idx])          # (n, K) weighted votes
-        out.append(scores.argmax(1))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

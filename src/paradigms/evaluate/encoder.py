@@ -4,7 +4,7 @@ The same function measures a SimCLR, MoCo, MAE, autoencoder or supervised encode
 
 - **kNN** (Wu et al. 2018; the protocol of lightly's and solo-learn's benchmarks): the k = 200 training features most
   cosine-similar to a test feature vote for their classes with weight exp(cos / 0.1)
-  (:func:`paradigms.evaluate.knn_predict`);
+  (:func:`knn_predict`);
 - **linear probe**, offline: every training image's feature computed once by the frozen encoder (eval mode, so
   batch-norm statistics are not touched), standardised, then multinomial logistic regression fitted to them,
 
@@ -24,8 +24,6 @@ from collections.abc import Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from ..evaluate import knn_predict
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -55,10 +53,38 @@ def extract(net: nn.Module, batches: Batches, ctx=None) -> tuple[torch.Tensor, t
     return torch.cat(feats), torch.cat(labels)
 
 
+def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, features: torch.Tensor, num_classes: int,
+                k: int = 200, temperature: float = 0.1, chunk: int = 1024) -> torch.Tensor:
+    """Weighted k-nearest-neighbour classification of frozen features (Wu et al. 2018; lightly's and solo-learn's
+    benchmark protocol): cosine similarity, and each of the k most similar training features votes for its class
+    with weight exp(sim / temperature),
+
+        score_c(x) = sum_{i in top-k(x)} exp(cos(x, x_i) / t) [y_i = c],       prediction = argmax_c score_c
+
+    ``features`` (N, C) -> predicted classes (N,); computed in chunks of ``chunk`` rows."""
+    train = F.normalize(train_features.float(), dim=1)
+    one_hot = F.one_hot(train_labels.long(), num_classes).float()           # (M, K)
+    k = min(k, len(train))
+    out = []
+    for i in range(0, len(features), chunk):
+        sim = F.normalize(features[i:i + chunk].float(), dim=1) @ train.T   # (n, M) cosine similarities
+        top, idx = sim.topk(k, dim=1)                                       # (n, k)
+        weights = (top / temperature).exp()
+        scores = torch.einsum("nk,nkc->nc", weights, one_hot[idx])          # (n, K) weighted votes
+        out.append(scores.argmax(1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
 def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,
-                 num_classes: int, weight_decay: float = 1e-4, max_iter: int = 200) -> float:
+                 num_classes: int | None = None, weight_decay: float = 1e-4, max_iter: int = 200) -> float:
     """Test accuracy of logistic regression fitted to frozen features (standardised by the training features'
-    mean and std), by full-batch L-BFGS from zero weights: the same features give the same accuracy."""
+    mean and std), by full-batch L-BFGS from zero weights: the same features give the same accuracy. The one linear
+    probe of the project: every paradigm and benchmark that probes features calls this. Features (N, C) and labels
+    (N,) may be tensors or arrays; ``num_classes`` defaults to the largest label + 1."""
+    train_f, test_f = torch.as_tensor(train_f, dtype=torch.float32), torch.as_tensor(test_f, dtype=torch.float32)
+    train_y, test_y = torch.as_tensor(train_y).long(), torch.as_tensor(test_y).long()
+    if num_classes is None:
+        num_classes = int(max(train_y.max(), test_y.max())) + 1
     mean, std = train_f.mean(0), train_f.std(0).clamp_min(1e-6)
     a, b = (train_f - mean) / std, (test_f - mean) / std
     w = torch.zeros(a.shape[1], num_classes, requires_grad=True)
@@ -131,4 +157,4 @@ def probe_run(run_dir, device: str = "cpu", data_dir=None, dataset: str | None =
     return evaluate_encoder(net, train.epoch(0), test.epoch(0), data.num_classes, probe=probe)[0]
 
 
-__all__ = ["embedding_figure", "encode", "evaluate_encoder", "extract", "linear_probe", "probe_run"]
+__all__ = ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe", "probe_run"]

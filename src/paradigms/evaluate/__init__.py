@@ -1,0 +1,14 @@
+"""Evaluation, once for every paradigm: how good is a classifier, and how good are an encoder's features?
+
+- :mod:`.classifier`: accuracy and cross-entropy over a loader, summed across DDP ranks (the supervised recipe's test
+  accuracy, an attack's robust accuracy, a smoothed classifier, a semi-supervised GAN's discriminator), and its
+  pictures (confusion matrix, most confident mistakes);
+- :mod:`.encoder`: the one protocol for a frozen encoder (feature extraction, weighted kNN, the linear probe, a t-SNE
+  picture), the same for a supervised, autoencoder, SimCLR, MoCo, MAE or CLIP encoder, so they sit in one table.
+"""
+
+from .classifier import confusion_figure, evaluate_classifier, mistakes_figure, predict
+from .encoder import embedding_figure, encode, evaluate_encoder, extract, knn_predict, linear_probe, probe_run
+
+__all__ = ["confusion_figure", "embedding_figure", "encode", "evaluate_classifier", "evaluate_encoder", "extract",
+           "knn_predict", "linear_probe", "mistakes_figure", "predict", "probe_run"]
