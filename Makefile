@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip clean
+	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -39,6 +39,10 @@ bench: install
 
 bench-quick: install
 	$(PY) benchmarks/bench_supervised.py --data-dir $(DATA) --out BENCHMARKS.md --skip-cifar
+
+# Start-up of the command line: `paradigms --help` and `--version`, wall time of a fresh process (under a minute).
+bench-cli: install
+	$(PY) benchmarks/bench_cli.py --out BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

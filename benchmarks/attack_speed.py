@@ -222,7 +222,7 @@ def render(rows: list[dict], images: int, steps: int, rounds: int, flops: float,
     else:
         verdict = "not measured in this run (our PGD is not available)"
     lines += ["",
-              f"Goal (the issue): ours >= 1.0x the frozen hand-written loop and >= 1.1x torchattacks; {verdict}.", "",
+              f"Target: ours >= 1.0x the frozen hand-written loop and >= 1.1x torchattacks; {verdict}.", "",
               f"- Setup: L-inf PGD, eps {EPS}, step size {STEP_SIZE}, {steps} steps, one random start, untargeted, on "
               f"{images} random images (1x28x28, pixels in [0, 1]) with random labels, fixed seeds; the network "
               "conv(1->32, 3x3) - ReLU - conv(32->64, 3x3) - ReLU - maxpool 2 - fc(9216->128) - ReLU - fc(128->10), "

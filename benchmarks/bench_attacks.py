@@ -161,7 +161,7 @@ def options(ap) -> None:
 def block(args, runs: Runs) -> list[str]:
     t0 = time.monotonic()
     cifar_runs = Runs(runs.work, {**runs.flags, "dataset": "cifar10"}, keep=runs.keep)
-    lines = ["## Adversarial attacks (issue 12)", "",
+    lines = ["## Adversarial attacks", "",
              "Command: `make bench-attacks` (`python benchmarks/bench_attacks.py --data-dir ../shared/datasets`); "
              f"the networks are kept in `{args.work}` and recalled by later runs.", ""]
     part, _ = mnist_section(runs, args.data_dir, args.n_pgd)

@@ -300,7 +300,7 @@ def block(args, runs: Runs) -> list[str]:
     cmd = (f"python benchmarks/bench_augment.py --data-dir ../shared/datasets --seeds {args.seeds} "
            f"--fashion-epochs {args.fashion_epochs} --cifar-epochs {' '.join(map(str, args.cifar_epochs))} "
            f"--cifar-long-epochs {' '.join(map(str, args.cifar_long_epochs))} --cifar-long-seeds {args.cifar_long_seeds}")
-    head = ["## Data augmentation (issue 3)", "", f"Command: `make bench-augment` (`{cmd}`). "
+    head = ["## Data augmentation", "", f"Command: `make bench-augment` (`{cmd}`). "
             f"Finished runs are kept in `{args.work}/results.jsonl`, so the command trains only what is missing. "
             "Same network, optimiser and number of steps for every policy; only the policy changes: the papers' "
             "recipe (SGD + Nesterov 0.9, lr 0.1, weight decay 5e-4, batch 128, cosine schedule, plain "

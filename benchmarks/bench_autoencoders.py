@@ -158,9 +158,9 @@ def section_vae(runs: Runs, work: Path, k: int) -> list[str]:
             f"| quick preset, 2 CPU cores | {e['test/neg_elbo']:.2f} nats | **{e['test/nll']:.2f} nats** | "
             f"{row['s'] / 60:.1f} min | {e['s'] / 60:.1f} min |",
             f"| the IWAE paper (784-200-200-50 VAE, 3,280 epochs) | | {IWAE_PAPER} nats | | |", "",
-            f"Goal (the issue): <= 95 nats with the quick preset: {verdict}. The `full` preset (the IWAE paper's "
+            f"Target: <= 95 nats with the quick preset: {verdict}. The `full` preset (the IWAE paper's "
             f"architecture and 3,280 epochs, batch 20) has not run here: at this machine's speed it is hours of CPU; "
-            f"it is for a GPU (issue 20).", ""]
+            f"it is for a GPU.", ""]
 
 
 def plain_loop(recipe_name: str, cfg, data, steps: int) -> float:
@@ -253,7 +253,7 @@ def section_speed(data_dir, work: Path, rounds: int, epochs: int) -> list[str]:
     for r in rows:
         lines.append(f"| {r['recipe']} | {r['encoder']} | {r['batch']} | {r['steps']} | {r['plain']:.0f} | "
                      f"{r['ours']:.0f} | {r['ratio']:.2f}x | {r['gflops']:.1f} | {r['share']:.1%} |")
-    lines += ["", "Goal (the issue): >= 0.95x the plain loop. The engine's figure includes its logging, NaN checks and "
+    lines += ["", "Target: >= 0.95x the plain loop. The engine's figure includes its logging, NaN checks and "
               "checkpoints; the plain loop draws random batches and does nothing else. FLOPs: forward and backward of "
               "both networks (`torch.utils.flop_counter`)."]
     return lines + [""]
@@ -276,7 +276,7 @@ def parts(args, runs: Runs) -> dict:
 
 def main() -> None:
     run_benchmark(__file__, parts, options=options, sections="1,2,3,4,5",
-                  title="Autoencoders and variational autoencoders (issue 14)")
+                  title="Autoencoders and variational autoencoders")
 
 
 if __name__ == "__main__":

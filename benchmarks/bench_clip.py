@@ -1,4 +1,4 @@
-"""`make bench-clip`: CLIP (issue 19): zero-shot classification from label text, into BENCHMARKS.md.
+"""`make bench-clip`: CLIP: zero-shot classification from label text, into BENCHMARKS.md.
 
 1. Zero-shot accuracy (one prompt, the prompt ensemble) of the quick presets on Fashion-MNIST and CIFAR-10 captions,
    against the linear probe and kNN of the same image encoder, the supervised recipe with the same network, and
@@ -87,7 +87,7 @@ def section_zero_shot(runs: Runs, args) -> list[str]:
         lines.append(f"| {ds} | {pct(m['test/zero_shot_acc'])} | {pct(m['test/zero_shot_ensemble_acc'])} | "
                      f"{pct(m['test/probe_acc'])} | {pct(m['test/knn_acc'])} | {pct(s['test/acc'])} | {pct(px)} | "
                      f"{100 * gap:+.1f} points | {runs.seconds(f'{ds}-clip') / 60:.1f} min |")
-    lines += ["", "Goal (the issue): zero-shot within 5 points of the linear probe on the same encoder. The paper's "
+    lines += ["", "Target: zero-shot within 5 points of the linear probe on the same encoder. The paper's "
               "anchor: zero-shot CLIP ViT-L/14 reached 88% on MNIST, below logistic regression on its raw pixels; "
               "here the captions come from the very labels the test asks for, so zero-shot is a classifier whose "
               "class weights are the text tower's embeddings of the class names.", "",
@@ -272,7 +272,7 @@ def section_speed(data_dir, work: Path, rounds: int, images: int) -> list[str]:
             "paradigms GFLOP/s (share of peak) |", "|---|---|---|---|---|---|---|",
             f"| {row['batch']} | {row['steps']} | {row['plain']:.0f} | {row['ours']:.0f} | {row['ratio']:.2f}x | "
             f"{row['plain_gflops']:.1f} ({row['plain_share']:.0%}) | {row['gflops']:.1f} ({row['share']:.0%}) |", "",
-            "Goal (the issue): >= 0.95x the plain loop. FLOPs: both towers' forward and backward, each loop's own work "
+            "Target: >= 0.95x the plain loop. FLOPs: both towers' forward and backward, each loop's own work "
             "(the plain loop: a caption per pair; the recipe: at most one per distinct caption, classes x templates); "
             "not the augmentation, which runs on the same cores. The share is of the 4096 x 4096 float32 matmul rate "
             "measured in the run: the image tower's convolutions (oneDNN, channels_last) run faster than that matmul "
@@ -297,7 +297,7 @@ def parts(args, runs: Runs) -> dict:
 
 def main() -> None:
     run_benchmark(__file__, parts, options=options, sections="1,2,3,4",
-                  title="CLIP: zero-shot classification from label text (issue 19)",
+                  title="CLIP: zero-shot classification from label text",
                   keep=lambda key: "clip" in key or "held-out" in key)
 
 

@@ -1,4 +1,4 @@
-"""`make bench-contrastive`: contrastive learning (issue 18) against its baselines, into BENCHMARKS.md.
+"""`make bench-contrastive`: contrastive learning against its baselines, into BENCHMARKS.md.
 
 1. Triplet on the AT&T/Olivetti faces, people split so that 10 test people are never seen: verification accuracy and
    recall@1 for each mining strategy, against raw pixels, PCA (eigenfaces) and the untrained network; the figure.
@@ -130,9 +130,9 @@ def section_ssl(runs: Runs, data_dir, args) -> list[str]:
             p = probed(runs, f"{ds}-mae", mae, data_dir)
             lines.append(f"| {ds} | MAE (a ViT, `make bench-mae`'s kept run) | - | {pct(p['knn_acc'])} | "
                          f"{pct(p['probe_acc'])} | (bench-mae) |")
-    lines += ["", "*simclr-e16*: the quick preset at twice its epochs (`--set train.epochs=16`), the issue's 30-minute "
-              "budget. The issue's goal: CIFAR-10 kNN >= 60% within 30 minutes here. lightly's benchmark (ResNet-18, "
-              "200 epochs, batch 512, on a GPU): kNN 84.8% (SimCLR), 84.7% (MoCo): the `full` presets, for issue 20.",
+    lines += ["", "*simclr-e16*: the quick preset at twice its epochs (`--set train.epochs=16`), the target's 30-minute "
+              "budget. The target: CIFAR-10 kNN >= 60% within 30 minutes here. lightly's benchmark (ResNet-18, "
+              "200 epochs, batch 512, on a GPU): kNN 84.8% (SimCLR), 84.7% (MoCo): the `full` presets, for a GPU.",
               ""]
     return lines
 
@@ -259,7 +259,7 @@ def section_speed(data_dir, work: Path, rounds: int, images: int) -> list[str]:
     for r in rows:
         lines.append(f"| {r['recipe']} | {r['batch']} | {r['steps']} | {r['plain']:.0f} | {r['ours']:.0f} | "
                      f"{r['ratio']:.2f}x | {r['gflops']:.1f} | {r['share']:.1%} |")
-    return lines + ["", "Goal (the issue): >= 0.95x the plain loop. Images/s counts images, each seen as two views. "
+    return lines + ["", "Target: >= 0.95x the plain loop. Images/s counts images, each seen as two views. "
                     "FLOPs: the networks' forward and backward (not the augmentation, which runs on the same cores).",
                     ""]
 
@@ -284,7 +284,7 @@ def parts(args, runs: Runs) -> dict:
 
 def main() -> None:
     kept = ("simclr", "supervised", "autoencoder", "triplet-semi")
-    run_benchmark(__file__, parts, options=options, sections="1,2,3,4", title="Contrastive learning (issue 18)",
+    run_benchmark(__file__, parts, options=options, sections="1,2,3,4", title="Contrastive learning",
                   keep=lambda key: any(k in key for k in kept))
 
 

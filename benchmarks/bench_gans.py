@@ -124,7 +124,7 @@ def section_semi(runs: Runs) -> list[str]:
     for name, r in res.items():
         lines.append(f"| {name} | {r['test/error']:.2%} | {r['s'] / 60:.1f} min |")
     lines += ["| the paper (Salimans et al., 100 labels, feature matching) | 0.93% | |", "",
-              f"Goal (the issue): quick preset <= 5% error on 2 cores: {verdict}. The `full` preset (300 epochs, the "
+              f"Target: quick preset <= 5% error on 2 cores: {verdict}. The `full` preset (300 epochs, the "
               f"paper's): section 2b."]
     return lines + [""]
 
@@ -146,7 +146,7 @@ def section_semi_full(runs: Runs, epochs: int) -> list[str]:
             f"| semi-supervised GAN, {epochs} epochs | {m['test/error']:.2%} | {s / 60:.0f} min |",
             "| a public PyTorch reproduction (Sleepychord/ImprovedGAN-pytorch), 100 epochs | 1.5% | |",
             "| the paper (Salimans et al.) | 0.93% | |", "",
-            f"Goal (the issue): `full` preset <= 1.5% error: {verdict}"
+            f"Target: `full` preset <= 1.5% error: {verdict}"
             + ("." if not sets else f" at {epochs} epochs (the whole 300 would take about {s * 300 / epochs / 3600:.0f} "
                                    f"hours on this machine)."), ""]
 
@@ -226,7 +226,7 @@ def section_speed(data_dir, work: Path, epochs: int, rounds: int) -> list[str]:
             "| plain loop steps/s | paradigms steps/s | ratio | achieved GFLOP/s | share of matmul peak |",
             "|---|---|---|---|---|",
             f"| {r['plain']:.2f} | {r['ours']:.2f} | {r['ratio']:.2f}x | {r['gflops']:.1f} | {r['gflops'] / peak:.1%} |",
-            "", "Goal (the issue): >= 0.95x the plain loop. The engine's figure includes its logging, NaN and "
+            "", "Target: >= 0.95x the plain loop. The engine's figure includes its logging, NaN and "
             "divergence checks, the generator's gradient norm and its checkpoint; the plain loop does nothing else. "
             "FLOPs: both steps' forward and backward passes (`torch.utils.flop_counter`).", ""]
 
@@ -246,9 +246,9 @@ def parts(args, runs: Runs) -> dict:
 
 def main() -> None:
     run_benchmark(__file__, parts, options=options, sections="1,2,3", sections_help="1, 2, 2b, 3",
-                  title="GANs (issue 15)", part_arguments=lambda args: {"2b": f"--full-epochs {args.full_epochs}"},
-                  footer=("Section 4 of the issue (the full presets and CIFAR-10 DCGAN samples on a GPU) needs a GPU: "
-                          "this task has none.",))
+                  title="GANs", part_arguments=lambda args: {"2b": f"--full-epochs {args.full_epochs}"},
+                  footer=("The full presets and CIFAR-10 DCGAN samples need a GPU: none "
+                          "was available here.",))
 
 
 if __name__ == "__main__":

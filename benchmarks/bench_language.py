@@ -125,7 +125,7 @@ def section_nanogpt(data_dir: str, work: Path, rounds: int = 2) -> list[str]:
     mean = statistics.mean(vals)
     lines += ["", f"Our validation loss over seeds {', '.join(map(str, SEEDS))}: "
               f"{', '.join(f'{v:.4f}' for v in vals)} (mean {mean:.4f}); nanoGPT's seed is fixed in its train.py.", "",
-              f"Speed ratio (ours / nanoGPT, tokens/s): **{ratio:.2f}x**. Goals (the issue): validation loss <= 1.88: "
+              f"Speed ratio (ours / nanoGPT, tokens/s): **{ratio:.2f}x**. Targets: validation loss <= 1.88: "
               f"{'met' if mean <= 1.88 else 'NOT met'} (mean {mean:.4f}; nanoGPT itself {peer['val']:.4f} here); tokens/s "
               f">= nanoGPT's at the same or lower loss: {'met' if ratio >= 1 and mean <= peer['val'] else 'NOT met'} "
               f"(faster, at a loss {mean - peer['val']:+.3f} from nanoGPT's).", "",
@@ -308,7 +308,7 @@ def section_minilm() -> list[str]:
             "| max abs difference | mean cosine (ours, theirs) | ours | sentence-transformers | time ratio (ours / theirs) |",
             "|---|---|---|---|---|",
             f"| {r['max_abs_diff']:.1e} | {r['mean_cosine']:.6f} | {r['ours_s']:.1f} s | {r['theirs_s']:.1f} s | "
-            f"{r['ratio']:.2f} |", "", "Goal (the issue): parity within 1e-4 "
+            f"{r['ratio']:.2f} |", "", "Target: parity within 1e-4 "
             f"({'met' if r['max_abs_diff'] <= 1e-4 else 'NOT met'}). Figure: `benchmarks/figures/minilm-parity.png`. "
             "`paradigms embed minilm \"text\" \"text\" ...` prints the cosine similarities.", ""]
 
@@ -320,10 +320,10 @@ def parts(args, runs: Runs) -> dict:
 
 
 def main() -> None:
-    run_benchmark(__file__, parts, sections="1,2,3,4", sections_help="1, 2, 3, 4", title="Language models (issue 16)",
+    run_benchmark(__file__, parts, sections="1,2,3,4", sections_help="1, 2, 3, 4", title="Language models",
                   kept="runs", data="tinyshakespeare",
-                  footer=("The GPT `full` preset (nanoGPT's GPU configuration, goal <= 1.47) needs a GPU: this task "
-                          "has none.",))
+                  footer=("The GPT `full` preset (nanoGPT's GPU configuration, goal <= 1.47) needs a GPU: none was "
+                          "available here.",))
 
 
 if __name__ == "__main__":

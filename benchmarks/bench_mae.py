@@ -1,4 +1,4 @@
-"""`make bench-mae`: masked autoencoders (issue 17) against the same ViT from scratch, into BENCHMARKS.md.
+"""`make bench-mae`: masked autoencoders against the same ViT from scratch, into BENCHMARKS.md.
 
 1. CIFAR-10 and Fashion-MNIST, quick presets: pre-train with `paradigms run mae`, then fine-tune its encoder with
    `paradigms run finetune --from` on all labels and on 10% of them, against the same ViT from scratch at the same
@@ -229,7 +229,7 @@ def section_speed(data_dir, work: Path, rounds: int, train_size: int) -> list[st
         lines.append(f"| {r['dataset']} | {r['batch']} | {r['steps']} | {r['plain']:.0f} | {r['ours']:.0f} | "
                      f"{r['ratio']:.2f}x | {r['all_patches']:.0f} | {r['speedup']:.2f}x | {r['gflops']:.1f} | "
                      f"{r['share']:.1%} |")
-    lines += ["", "Goal (the issue): >= 0.95x the plain loop. The engine's figure includes its logging, NaN checks and "
+    lines += ["", "Target: >= 0.95x the plain loop. The engine's figure includes its logging, NaN checks and "
               "checkpoints. The paper: training \"by 3x or more\" faster for its ViT-L/H encoders at 75%; a small "
               "encoder beside a relatively heavy decoder gains less. FLOPs: forward and backward "
               "(`torch.utils.flop_counter`)."]
@@ -275,7 +275,7 @@ def parts(args, runs: Runs) -> dict:
 
 
 def main() -> None:
-    run_benchmark(__file__, parts, options=options, sections="1,2,3", title="Masked autoencoders (issue 17)",
+    run_benchmark(__file__, parts, options=options, sections="1,2,3", title="Masked autoencoders",
                   keep=lambda key: "-mae-" in key)
 
 

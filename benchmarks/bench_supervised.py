@@ -125,7 +125,7 @@ def throughput(dataset: str, data_dir: str | None, workdir: Path, steps: int, ro
 
 
 def render(machine: dict, tta: list[dict], thr: list[dict]) -> list[str]:
-    lines = ["## Supervised learning (issue 2)", "",
+    lines = ["## Supervised learning", "",
              f"Machine: {machine['cpu']}, {machine['threads']} torch threads, torch {machine['torch']}; "
              f"float32 matmul peak measured {machine['peak']:.0f} GFLOP/s (4096x4096, best of 5).", "",
              "Command: `make bench` (`python benchmarks/bench_supervised.py --data-dir ../shared/datasets`).", "",

@@ -96,7 +96,7 @@ def findings(res: dict, depth: int) -> list[tuple[str, bool, str]]:
             f"{m['BnB'][low]:.4f} ({-dip:+.2%}); BnB by layer: " + ", ".join(f"{n}: {v:.4f}" for n, v in m["BnB"].items()))]
     top = m["AnB"][depth]
     out.append(("specificity", top < m["AnB"][1] and top < m["BnB"][depth],
-                f"AnB by layer: " + ", ".join(f"{n}: {v:.4f}" for n, v in m["AnB"].items())
+                "AnB by layer: " + ", ".join(f"{n}: {v:.4f}" for n, v in m["AnB"].items())
                 + f"; at the top (layer {depth}) {top - m['BnB'][depth]:+.2%} against BnB"))
     gains = [m["AnB+"][n] - base for n in m["AnB+"]]
     out.append(("fine-tuning", all(g > 0 for g in gains),
@@ -174,7 +174,7 @@ def block(args, runs: Runs) -> list[str]:
     few_labels_figure(few, f"{args.dataset}: B with few labels, from baseA's features ({args.steps} steps)", fig2)
     cmd = (f"python benchmarks/bench_transfer.py --data-dir ../shared/datasets --dataset {args.dataset} "
            f"--seeds {args.seeds} --few-seeds {few_seeds} --steps {args.steps}")
-    lines = [f"## Transfer learning on {args.dataset} (issue 4)", "",
+    lines = [f"## Transfer learning on {args.dataset}", "",
              f"Command: `make bench-transfer` (`{cmd}{' --epochs ' + str(args.epochs) if args.epochs else ''}`), "
              f"{(time.monotonic() - t0) / 60:.0f} minutes here for the runs not already "
              f"in `{runs.work}/results.jsonl` (about 20 minutes from nothing: 14 for section 1, 4 for sections 2 and 3). Halves: A = {A}, B = {B}. Network: the quick preset's {net}, "

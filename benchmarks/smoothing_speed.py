@@ -117,7 +117,7 @@ def speed_table(peak_gflops: float, images: int = 8, n: int = 10_000, rounds: in
         lines.append(f"| {r['method']} | {r['images_per_s']:.3f} | {r['images_per_s'] / plain:.2f}x | {vs_art} | "
                      f"{r['gflops']:.1f} | {r['peak_share']:.1%} |")
     art_goal = "ART not installed" if art is None else f"{ours / art:.2f}x ART ({'met' if ours / art >= 1.2 else 'NOT met'})"
-    lines += ["", f"Goal (the issue): ours >= 1.2x ART and >= 1.0x the straightforward one; this run: {art_goal}, "
+    lines += ["", f"Target: ours >= 1.2x ART and >= 1.0x the straightforward one; this run: {art_goal}, "
               f"{ours / plain:.2f}x the straightforward one ({'met' if ours / plain >= 1.0 else 'NOT met'}).", "",
               f"- Setup: {images} random 1x28x28 images, sigma {SIGMA}, n0 {N0}, n {n:,}, alpha {ALPHA}, forward batch "
               f"{BATCH}; base network LeNet-5 (6-16 channels, 120-84, batch norm), eval mode, channels_last (as "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
@@ -13,6 +12,7 @@ import paradigms
 from paradigms import recipes
 from paradigms.adversarial import draw, fgsm, paste, pgd, side, train_patch
 from paradigms.data import load_images
+from paradigms.engine.results import read_results
 from paradigms.engine import Trainer
 
 from .test_cli import error_line, run_cli
@@ -158,13 +158,21 @@ def test_the_attack_command_reports_and_draws_into_the_run(run, capsys, tmp_path
     shutil.copytree(run, r)
     code, out, err = run_cli(capsys, "attack", str(r), "--eps", "0,0.1,3/10", "--steps", "5", "--n", "100")
     assert code == 0, err
-    result = json.loads((r / "attack-pgd.json").read_text())
+    first = read_results(r)[0]
+    result = first.values
     assert [row["eps"] for row in result["rows"]] == [0.0, 0.1, 0.3] and result["rows"][0]["acc"] == result["clean_acc"]
-    assert (r / "figures" / "attack-pgd-panel.png").is_file() and (r / "figures" / "attack-pgd-curve.png").is_file()
-    assert "attack-pgd" in (r / "report.html").read_text()
+    assert [f["file"] for f in first.figures] == ["001-attack-pgd-linf-panel.png", "001-attack-pgd-linf-curve.png"]
+    assert all((r / "results" / f["file"]).is_file() and f["caption"] for f in first.figures)
+    assert first.rows[2] == ["0.3", f"{100 * result['rows'][2]['acc']:.1f}%"]        # a table, read as written
+    assert "PGD-5 (linf) on 100 test images" in (r / "report.html").read_text()
     code, out, err = run_cli(capsys, "attack", str(r), "--method", "fgsm", "--target", "3", "--n", "50")
     assert code == 0, err
     assert "targeted success" in out
+    # a second attack is kept beside the first, never over it; the report lists both, in order
+    kept = read_results(r)
+    assert [k.name for k in kept] == ["attack-pgd-linf", "attack-fgsm-linf-to-3"] and kept[0].values == result
+    page = (r / "report.html").read_text()
+    assert page.index("PGD-5 (linf) on 100") < page.index("FGSM, targeted at &#39;3&#39;")
     # the lecture's example on a picture of one's own
     from PIL import Image
 
@@ -179,8 +187,9 @@ def test_the_attack_command_reports_and_draws_into_the_run(run, capsys, tmp_path
     code, out, err = run_cli(capsys, "attack", str(r), "--method", "patch", "--target", "3", "--size", "0.4",
                              "--patch-steps", "20", "--n", "50")
     assert code == 0, err
-    assert "a noise patch" in out and Image.open(r / "attack-patch-3.png").size == (5, 5)
-    assert json.loads((r / "attack-patch.json").read_text())["side"] == 5
+    patch = read_results(r)[-1]
+    assert "a noise patch" in out and Image.open(r / "results" / patch.files[0]).size == (5, 5)
+    assert patch.values["side"] == 5 and patch.files == ["003-attack-patch-to-3.png"]
 
 
 class Regressor(recipes.Recipe):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -179,11 +178,18 @@ def test_the_anomaly_command_on_a_one_class_autoencoder(tmp_path, capsys):
     Trainer(config("autoencoder", ["classes=[0]", "train.epochs=10"]), tmp_path / "zero", progress=False).fit()
     code, out, err = run_cli(capsys, "anomaly", str(tmp_path / "zero"))
     assert code == 0, err
-    result = json.loads((tmp_path / "zero" / "anomaly.json").read_text())
+    from paradigms.engine.results import read_results
+
+    kept = read_results(tmp_path / "zero")[0]
+    result = kept.values
     assert result["normal"] == ["0"] and result["auroc"] > 0.9 and f"AUROC {result['auroc']:.4f}" in out
-    assert all((tmp_path / "zero" / "figures" / f"anomaly-{f}.png").is_file() for f in ("scores", "most", "least"))
+    assert [f["file"] for f in kept.figures] == [f"001-anomaly-normal-0-{f}.png" for f in ("scores", "most", "least")]
+    assert result["caveat"] == "" and "note:" not in err
     assert "has no class '12'" in error_line(capsys, "anomaly", str(tmp_path / "zero"), "--normal", "12")
     Trainer(config("autoencoder", ["train.epochs=1"]), tmp_path / "all", progress=False).fit()
     assert "none is anomalous" in error_line(capsys, "anomaly", str(tmp_path / "all"))
+    code, out, err = run_cli(capsys, "anomaly", str(tmp_path / "all"), "--normal", "0")   # a caveat, not silence
+    assert code == 0 and "note: The run trained on every class" in err
+    assert "trained on every class" in read_results(tmp_path / "all")[0].summary
     Trainer(config("supervised", ["train.epochs=1"]), tmp_path / "clf", progress=False).fit()
     assert "gives no anomaly score" in error_line(capsys, "anomaly", str(tmp_path / "clf"), "--normal", "0")

@@ -177,3 +177,16 @@ def test_datasets_lists_every_dataset(capsys):
     for name in ("digits", "mnist", "fashion-mnist", "cifar10", "olivetti-faces", "imagefolder:PATH", "stdlib",
                  "tinyshakespeare", "textfile:PATH"):
         assert name in out
+
+
+def test_datasets_says_where_each_comes_from_its_licence_and_where_its_files_go(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "datasets", "--data-dir", str(tmp_path))
+    assert code == 0
+    block = out.split("\nmnist  (image)")[1].split("\nfashion-mnist")[0]
+    assert "from: Y. LeCun" in block and "licence: CC BY-SA 3.0" in block
+    assert f"files: {tmp_path / 'mnist'}/  (4 of 4 missing: run a recipe with --dataset mnist to download" in block
+    (tmp_path / "tinyshakespeare").mkdir()
+    (tmp_path / "tinyshakespeare" / "input.txt").write_text("To be")
+    code, out, _ = run_cli(capsys, "datasets", "--data-dir", str(tmp_path))
+    assert f"files: {tmp_path / 'tinyshakespeare'}/  (all there)" in out
+    assert "licence: Python Software Foundation License" in out          # stdlib, embedded: no files

@@ -219,10 +219,14 @@ def test_the_certify_command_writes_a_table_resumes_and_draws_the_curve(noisy_ru
     lines = table.read_text().splitlines()
     assert lines[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "time"]
     assert [int(line.split("\t")[0]) for line in lines[1:]] == list(range(0, 360, 30))
-    summary = json.loads((noisy_run / "certify-sigma0.5.json").read_text())
+    from paradigms.engine.results import read_results
+
+    kept = read_results(noisy_run)[-1]
+    summary = kept.values
     assert summary["radii"][0] == 0 and 0.5 < summary["certified_acc"][0] <= 1
     assert all(a >= b for a, b in zip(summary["certified_acc"], summary["certified_acc"][1:]))
-    assert (noisy_run / "figures" / "certify-sigma0.5-curve.png").is_file()
+    assert kept.name == "certify-sigma0.5-n400" and (noisy_run / "results" / kept.figures[0]["file"]).is_file()
+    assert kept.columns == ["L2 radius", "certified accuracy"] and kept.rows[0][0] == "0"
 
     def rows(text):  # every column but the seconds
         return [line.rsplit("\t", 1)[0] for line in text.splitlines()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shlex
 import sys
 import time
 from enum import Enum
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, closest
 
 
 class Preset(str, Enum):
@@ -61,6 +63,7 @@ def list_recipes() -> None:
 
 
 def run(
+    ctx: typer.Context,
     recipe: Annotated[Optional[str], typer.Argument(help="recipe name (see `paradigms list`)")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="the dataset (`paradigms datasets` lists them)")] = None,
     data_dir: DataDir = None,
@@ -103,7 +106,27 @@ def run(
         summary = "  ".join(f"{k} {v:.4f}" for k, v in final.items())
         typer.echo(f"{cfg.recipe} on {cfg.dataset}: {summary}  ({time.monotonic() - t0:.1f} s)")
         typer.echo(f"run folder: {trainer.run_dir}  (report: {trainer.run_dir / 'report.html'})")
+        typer.echo(next_steps(ctx, recipes.get(cfg.recipe).commands, trainer.run_dir))
     trainer.ctx.close()
+
+
+def next_steps(ctx: typer.Context, commands, run_dir) -> str:
+    """The line said after a run: the recipe's ``commands`` that this ``paradigms`` has, then ``eval`` and ``report``,
+    each on ``run_dir``, what else it requires as placeholders (``paradigms fill RUN_DIR TEXT``)."""
+    top = ctx.find_root()
+    have = set(top.command.list_commands(top))
+    names = list(dict.fromkeys([c for c in commands if c in have and c not in ("eval", "report")] + ["eval", "report"]))
+    where = shlex.quote(str(run_dir))
+
+    def usage(name: str) -> str:
+        more = []
+        for p in top.command.get_command(top, name).params[1:]:
+            if p.required:
+                value = (p.metavar or p.name).upper() + ("..." if p.nargs == -1 else "")
+                more.append(value if p.param_type_name == "argument" else f"{p.opts[0]} {value}")
+        return " ".join(["paradigms", name, where, *more])
+
+    return "next: " + ", ".join(usage(n) for n in names)
 
 
 def eval_(
@@ -187,14 +210,24 @@ def config(
     typer.echo(to_commented_yaml(cfg), nl=False)
 
 
-def datasets() -> None:
-    """The datasets: name, kind (image or text), what they are."""
-    from .data import describe_datasets
+def datasets(data_dir: DataDir = None) -> None:
+    """The datasets: what each is, where it comes from, its licence, and where its files go (or are)."""
+    from .data import registry
+    from .data.root import data_root, where
 
-    rows = describe_datasets()
-    width = max(len(n) for n, _, _ in rows)
-    for name, kind, text in rows:
-        typer.echo(f"{name.ljust(width)}  {kind:<5}  {text}")
+    typer.echo(f"data root: {data_root(data_dir)}  (--data-dir, else $PARADIGMS_DATA, else the user cache)\n")
+    for d in registry.DATASETS:
+        typer.echo(f"{d.display}  ({d.kind})  {d.description}")
+        if d.origin:
+            typer.echo(f"    from: {d.origin}" + (f" ({d.source.homepage})" if d.source else ""))
+        if d.licence:
+            typer.echo(f"    licence: {d.licence}")
+        if d.source is not None:
+            w = where(d.name, data_dir)
+            state = ("all there" if not w["missing"] else
+                     f"{w['missing']} of {w['files']} missing: run a recipe with --dataset {d.name} to download them "
+                     f"from {w['fetch']} (when that can be reached), or put them there yourself")
+            typer.echo(f"    files: {w['folder']}/  ({state})")
 
 
 def root(ctx: typer.Context,
@@ -208,11 +241,23 @@ def root(ctx: typer.Context,
         raise typer.Exit()
 
 
+class Commands(TyperGroup):
+    """The ``paradigms`` group: an unknown sub-command is one line naming the closest ones (``paradigms trian``:
+    did you mean 'run'?), a :class:`UserError` as every bad name is."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            raise UserError(f"No such command {name!r}; {closest(name, self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
+
+
 def build_app() -> typer.Typer:
     """The command: the core commands, then each paradigm package's own (the module its plugin names in ``COMMANDS``)."""
     from .plugins import plugins
 
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app = typer.Typer(cls=Commands, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                      suggest_commands=False)
     app.callback(invoke_without_command=True)(root)
     app.command("list")(list_recipes)
     app.command("run")(run)
@@ -236,6 +281,9 @@ def usage_line(e: typer.TyperException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files here; a notebook keeps its own backend
+    if (sys.argv[1:] if argv is None else list(argv)) == ["--version"]:
+        typer.echo(f"paradigms {__version__}")  # as root() says it, without typer's parsing (it imports pydantic)
+        return
     try:
         code = build_app()(args=argv, standalone_mode=False)
     except UserError as e:

@@ -22,9 +22,10 @@ from .errors import UserError, closest
 
 
 class Section(BaseModel):
-    """A block of settings: unknown keys are errors, and assignments are validated too."""
+    """A block of settings: unknown keys are errors, assignments are validated too, and a number given for a float
+    setting must be finite (nan, inf and -inf are refused: none is a meaningful setting)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class TrainConfig(Section):
@@ -120,14 +121,35 @@ def check_keys(model: type[BaseModel], data: dict, prefix: str = "") -> None:
             check_keys(sub, value, prefix + key + ".")
 
 
-def describe_error(err: ValidationError) -> str:
-    """One line for pydantic's first error: the dotted key, the value given, and what is allowed."""
+BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def field_bounds(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The bounds (``> 0``, ``<= 100``) of the field at ``loc`` (a pydantic error's location) in ``model``, if any."""
+    field = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            break
+        field = model.model_fields[part]
+        model = field.annotation
+    else:
+        return [f"{sym} {getattr(m, k)}" for m in (field.metadata if field else []) for k, sym in BOUNDS.items()
+                if getattr(m, k, None) is not None]
+    return []
+
+
+def describe_error(err: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line for pydantic's first error: the dotted key, the value given, and what is allowed (``model``, the
+    config class validated, lets a non-finite number's message give the field's range)."""
     e = err.errors()[0]
     key = ".".join(str(p) for p in e["loc"])
     msg = e["msg"]
     ctx = e.get("ctx") or {}
-    bounds = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    allowed = [f"{sym} {ctx[k]}" for k, sym in bounds.items() if k in ctx]
+    allowed = [f"{sym} {ctx[k]}" for k, sym in BOUNDS.items() if k in ctx]
+    if e["type"] == "finite_number":
+        allowed = field_bounds(model, e["loc"])
+        hint = f" (valid: {' and '.join(allowed)})" if allowed else ""
+        return f"config {key} = {e['input']}: the value must be a finite number, not nan or inf{hint}"
     hint = f" (valid: {' and '.join(allowed)})" if allowed else ""
     given = f" = {e['input']!r}" if "input" in e and not isinstance(e["input"], dict) else ""
     return f"config {key}{given}: {msg}{hint}"
@@ -138,7 +160,7 @@ def validate(model: type[RecipeConfig], data: dict) -> RecipeConfig:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise UserError(describe_error(err)) from None
+        raise UserError(describe_error(err, model)) from None
 
 
 def to_yaml(cfg: BaseModel) -> str:

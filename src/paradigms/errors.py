@@ -49,3 +49,33 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
 def unknown(kind: str, name: str, choices: Iterable[str]) -> UserError:
     """The error for an unknown recipe, dataset, network, config key...: names it and the closest valid ones."""
     return UserError(f"unknown {kind} {name!r}; {closest(name, choices)}")
+
+
+def make_folder(path, what: str = "output folder"):
+    """``path`` created as a folder (and its parents), or one :class:`UserError` that says why it cannot be: a file
+    in the way, a folder that cannot be written to. Returns it as a Path."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"{what} {path}: a file of that name is in the way; choose another path") from None
+    except NotADirectoryError:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        raise UserError(f"{what} {path}: {blocker} is a file, not a folder; choose another path") from None
+    except OSError as e:
+        raise UserError(f"{what} {path} cannot be created ({e.strerror or type(e).__name__}); choose a folder you "
+                        "can write to") from None
+    return path
+
+
+def output_file(path, what: str = "output file"):
+    """The parent folder of ``path`` created (see :func:`make_folder`), and ``path`` checked not to be a folder."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file name, e.g. {path / 'out.png'}")
+    make_folder(path.parent, f"the folder of {what}")
+    return path

@@ -23,7 +23,7 @@ The points a recipe calls (each a no-op by default; a recipe's docstring says wh
 - ``evaluate(split) -> dict``: more metrics at each evaluation, named ``f"{split}/..."``;
 - ``end_epoch(epoch) -> str | None``: after each epoch's evaluation; a message stops the run there;
 - ``state() -> dict`` / ``load_state(state)``: what a checkpoint keeps of the hook (merged into the recipe's own);
-- ``figures()``: more ``(name, figure)`` pairs for the report.
+- ``figures()``: more ``(name, figure)`` pairs for the report, each captioned in ``captions``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Hook:
     key: ClassVar[str]
     Config: ClassVar[type[Section]]
     extends: ClassVar[str]
+    captions: ClassVar[dict[str, str]] = {}     # one sentence per figure the hook draws, by name
 
     def __init__(self, recipe: Any, cfg: Section):
         self.recipe, self.cfg = recipe, cfg

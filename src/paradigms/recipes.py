@@ -21,6 +21,8 @@ checkpoints, resumption, reports. A recipe subclass provides:
 - optionally ``trouble_since()``: the step since which training looks wrong; the engine keeps the last
   checkpoint from before it, and a :class:`~paradigms.errors.Diverged` raised by ``train_step`` rolls the
   run back to it (a GAN whose discriminator wins outright);
+- ``about``, ``captions`` and ``commands``: the report's paragraph on the recipe (what it learns, from which paper,
+  what to look for in its figures), one sentence per figure, and the commands that work on its runs;
 - optionally ``encoder``: the key in ``modules`` of the network whose knowledge other recipes
   reuse (:mod:`paradigms.transfer` loads it from the run folder); ``network``: the key of the network
   ``paradigms.load(RUN_DIR)`` gives, with ``network_card()`` (written to ``model.json``: what rebuilds
@@ -81,6 +83,12 @@ class Recipe:
     Config: ClassVar[type[RecipeConfig]]
     encoder: ClassVar[str | None] = None
     network: ClassVar[str | None] = None
+    about: ClassVar[str] = ""
+    """The report's paragraph: what the recipe learns (with its paper), what its figures show, what to look for."""
+    captions: ClassVar[dict[str, str]] = {}
+    """One sentence per figure the recipe draws, by the figure's name (``figures()``)."""
+    commands: ClassVar[tuple[str, ...]] = ()
+    """The sub-commands that work on a run of this recipe (``attack``, ``sample``, ...), said after a run."""
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]

@@ -4,12 +4,13 @@
     paradigms attack RUN_DIR --image cat.jpg --target dog --eps 8/255   # the lecture's cat -> dog
     paradigms attack RUN_DIR --method patch --target dog --size 0.1     # a universal printable patch
 
-Results go to the run folder: ``attack-METHOD.json``, figures and a note in its report. The work is done by
-library functions (:mod:`.runs`, :mod:`.certify`); this module only parses and prints.
+Results are kept with the run (``results/NNN-attack-....json``, never overwritten) and shown in its report. The
+work is done by library functions (:mod:`.runs`, :mod:`.certify`); this module only parses and prints.
 """
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -35,8 +36,8 @@ def attack(
     run_dir: Annotated[Path, typer.Argument(help="a run folder of a recipe that trains a classifier")],
     method: Annotated[Method, typer.Option(help="fgsm (one step) | pgd (many, projected) | patch (a universal "
                                                 "sticker)")] = Method.pgd,
-    eps: Annotated[str, typer.Option(help="the budget in [0, 1] pixels: 0.3, 8/255, or a list 0,0.1,0.3 "
-                                          "(draws accuracy against epsilon)")] = "8/255",
+    eps: Annotated[str, typer.Option(help="the budget in [0, 1] pixels (L-inf; L2: up to the image's norm): 0.3, "
+                                          "8/255, or a list 0,0.1,0.3 (draws accuracy against epsilon)")] = "8/255",
     norm: Annotated[Norm, typer.Option(help="the ball PGD stays in")] = Norm.linf,
     steps: Annotated[int, typer.Option(min=1, help="PGD steps")] = 40,
     step_size: Annotated[Optional[float], typer.Option(help="PGD step (default 2.5 eps / steps)")] = None,
@@ -53,13 +54,16 @@ def attack(
     import torch
 
     from ..engine.context import pick_device
-    from .runs import (attack_fn, batched, class_index, describe, eval_images, figures, load_classifier, parse_eps,
+    from ..engine.results import Result, percent
+    from .runs import (attack_fn, batched, check_eps, class_index, describe, eval_images, load_classifier, parse_eps,
                        probabilities)
 
     torch.manual_seed(seed)
     dev = pick_device(device.value)
     epsilons = parse_eps(eps)
     net = load_classifier(run_dir, dev)
+    if method != Method.patch:
+        check_eps(epsilons, norm.value, net.input_shape, eps)
     classes = net.classes
     tgt = class_index(target, classes) if target is not None else None
     if method == Method.patch:
@@ -89,15 +93,39 @@ def attack(
     clean = float((p_clean.argmax(1) == y).float().mean())
     what = describe(method.value, norm.value, steps, restarts, tgt, classes)
     typer.echo(f"{what} on {len(y)} images of {run_dir}: clean accuracy {clean:.2%}")
-    save_results(run_dir, method.value, {"attack": what, "n": len(y), "clean_acc": clean, "rows": rows},
-                 figures(x, last, p_clean, rows, classes, what))
+    params = {"method": method.value, "eps": eps, "norm": norm.value, **({} if method == Method.fgsm else {
+        "steps": steps, "step size": step_size or "2.5 eps / steps", "restarts": restarts}),
+        "target": classes[tgt] if tgt is not None else "none", "images": len(y), "seed": seed}
+    columns = ["eps", "accuracy under attack"] + (["targeted success"] if tgt is not None else [])
+    table = [[f"{r['eps']:.4g}", percent(r["acc"]), *([percent(r["success"])] if tgt is not None else [])]
+             for r in rows]
+    worst = rows[-1]
+    result = Result(command="attack", name=f"attack-{method.value}-{norm.value}" + (f"-to-{classes[tgt]}" if tgt is not
+                                                                                    None else ""),
+                    title=f"{what} on {len(y):,} test images", parameters=params, columns=columns, rows=table,
+                    summary=f"Clean accuracy {percent(clean)}; at eps {worst['eps']:.4g} the attack leaves "
+                            f"{percent(worst['acc'])}.",
+                    values={"attack": what, "n": len(y), "clean_acc": clean, "rows": rows})
+    save(run_dir, result, attack_figures(x, last, p_clean, rows, classes, what))
 
 
-def save_results(run_dir: Path, method: str, result: dict, figs: dict) -> None:
-    """attack-METHOD.json, figures/attack-METHOD-*.png and a note, then the run's report again."""
-    from ..engine.report import save_results as save
+def attack_figures(x, last, p_clean, rows, classes, what) -> dict:
+    """The result's figures with their captions: the examples' panel, and the curve when there are several eps."""
+    from .runs import figures
 
-    path, report = save(run_dir, f"attack-{method}", result, figs)
+    figs = figures(x, last, p_clean, rows, classes, what)
+    captions = {"panel": "Test images, the perturbation the attack added (amplified to be seen) and the attacked "
+                         "images, with the network's prediction and confidence before and after, at the largest eps.",
+                "curve": "Accuracy under the attack against its budget eps: how fast the network's accuracy falls "
+                         "as the attacker may change each pixel more."}
+    return {k: (fig, captions[k]) for k, fig in figs.items()}
+
+
+def save(run_dir: Path, result, figs: dict, files: dict | None = None) -> None:
+    """Keep a command's result with the run (never overwriting an earlier one), then rewrite its report."""
+    from ..engine.report import save_result
+
+    path, report = save_result(run_dir, result, figs, files)
     typer.echo(f"results: {path}  (report: {report})")
 
 
@@ -128,6 +156,7 @@ def attack_patch(net, run_dir: Path, tgt: int, size: float, patch_steps: int, n:
 
     from ..data import unit
     from .figures import patch_figure
+    from ..engine.results import Result, percent
     from .patch import draw, paste, patch_success, train_patch
     from .runs import eval_images, probabilities, save_png
 
@@ -140,15 +169,26 @@ def attack_patch(net, run_dir: Path, tgt: int, size: float, patch_steps: int, n:
     classes = net.classes
     typer.echo(f"patch ({patch.shape[-1]}x{patch.shape[-2]} px, {size:.0%} of the image) targeted at "
                f"{classes[tgt]!r}: success {success:.2%} on {len(x)} held-out images; a noise patch: {control:.2%}")
-    png = save_png(patch, run_dir / f"attack-patch-{classes[tgt]}.png")
     shown = x[:7]
     patched = paste(shown, patch, draw(len(shown), patch.shape[-1], *x.shape[-2:], device=dev))
     fig = patch_figure(patch, patched, probabilities(net, patched), classes,
                        f"universal patch for {classes[tgt]!r}: {success:.0%} of held-out images (noise patch "
                        f"{control:.0%})")
-    save_results(run_dir, "patch", {"target": classes[tgt], "size": size, "side": patch.shape[-1],
-                                    "success": success, "noise_success": control, "n": len(x), "png": png.name},
-                 {"examples": fig})
+    result = Result(command="attack", name=f"attack-patch-to-{classes[tgt]}",
+                    title=f"A universal patch turning images into {classes[tgt]!r}",
+                    parameters={"method": "patch", "target": classes[tgt], "size": f"{size:.0%} of the image",
+                                "side": f"{patch.shape[-1]} px", "steps": patch_steps, "held-out images": len(x)},
+                    columns=["patch", f"images called {classes[tgt]!r}"],
+                    rows=[["the trained patch", percent(success)],
+                          ["a noise patch of the same size", percent(control)]],
+                    summary=f"Pasted at a random place, the patch makes the network say {classes[tgt]!r} for "
+                            f"{percent(success)} of held-out images of other classes (noise: {percent(control)}); the "
+                            "printable patch is the result's PNG.",
+                    values={"target": classes[tgt], "size": size, "side": patch.shape[-1], "success": success,
+                            "noise_success": control, "n": len(x)})
+    caption = ("The trained patch, and held-out images with it pasted at random places, with the network's "
+               "prediction and confidence.")
+    save(run_dir, result, {"examples": (fig, caption)}, {".png": lambda path: save_png(patch, path)})
 
 
 def certify(
@@ -169,13 +209,15 @@ def certify(
     from ..engine.context import pick_device
     from .certify import certify_run
 
-    summary = certify_run(run_dir, sigma, n0, n, alpha, skip, max_images, batch, seed, pick_device(device.value))
+    progress = os.environ.get("PARADIGMS_PROGRESS", "1") != "0"      # as a run's progress bar
+    summary = certify_run(run_dir, sigma, n0, n, alpha, skip, max_images, batch, seed, pick_device(device.value),
+                          progress)
     show_certificates(summary, run_dir)
 
 
 def show_certificates(summary: dict, run_dir: Path) -> None:
-    """Print the certified accuracies; the curve, ``certify-sigmaS.json`` and a note into the run's report."""
-    from ..engine.report import save_results
+    """Print the certified accuracies; keep them with the run (a table and the curve in its report)."""
+    from ..engine.results import Result, percent
     from .certify import curve_figure
 
     typer.echo(f"{summary['images']} images of {run_dir}, σ={summary['sigma']:g}, n={summary['n']:,}, "
@@ -183,12 +225,23 @@ def show_certificates(summary: dict, run_dir: Path) -> None:
                f"{summary['seconds_per_image']:.3f} s per image")
     for r, a in zip(summary["radii"], summary["certified_acc"]):
         typer.echo(f"  certified accuracy at radius {r:<5g} {a:.1%}")
+    note = ""
     if summary["trained_sigma"] is not None and summary["trained_sigma"] != summary["sigma"]:
-        typer.echo(f"note: the network trained with noise σ={summary['trained_sigma']:g}, certified at "
-                   f"σ={summary['sigma']:g}")
-    path, report = save_results(Path(run_dir), f"certify-sigma{summary['sigma']:g}", summary,
-                                {"curve": curve_figure(summary)})
-    typer.echo(f"results: {path}  (report: {report})")
+        note = (f"The network trained with noise σ={summary['trained_sigma']:g} and is certified at "
+                f"σ={summary['sigma']:g}.")
+        typer.echo(f"note: {note}")
+    result = Result(command="certify", name=f"certify-sigma{summary['sigma']:g}-n{summary['n']}",
+                    title=f"Randomized smoothing at σ={summary['sigma']:g} on {summary['images']:,} test images",
+                    parameters={"sigma": summary["sigma"], "n": f"{summary['n']:,}", "n0": summary["n0"],
+                                "alpha": summary["alpha"], "every": f"{summary['skip']}th image"},
+                    columns=["L2 radius", "certified accuracy"],
+                    rows=[[f"{r:g}", percent(a)] for r, a in zip(summary["radii"], summary["certified_acc"])],
+                    summary=f"{summary['abstained']} of {summary['images']} images abstained (no class certain "
+                            f"enough); {summary['seconds_per_image']:.2f} s per image. {note}".strip(),
+                    values=summary)
+    caption = ("Certified accuracy against the L2 radius: the share of test images whose smoothed prediction is right "
+               "and provably cannot change under any perturbation of that size (with probability 1 - α).")
+    save(Path(run_dir), result, {"curve": (curve_figure(summary), caption)})
 
 
 def commands(app: typer.Typer) -> None:

@@ -35,6 +35,20 @@ def parse_eps(text: str) -> list[float]:
         out.append(value)
     return out
 
+def check_eps(epsilons: list[float], norm: str, input_shape, given: str = "") -> None:
+    """Refuse a budget outside its range: L-inf moves each pixel of [0, 1] by at most eps, so eps <= 1; an L2 ball
+    holds every image once eps reaches the image's largest possible norm, sqrt(C H W)."""
+    import math
+
+    top = 1.0 if norm == "linf" else math.sqrt(math.prod(input_shape or (1,)))
+    bad = [e for e in epsilons if e > top]
+    if bad:
+        what = ("an L-inf budget moves each pixel of [0, 1] by at most eps" if norm == "linf" else
+                f"an L2 ball of radius sqrt(C H W) = {top:.4g} already holds every image of shape {tuple(input_shape)}")
+        raise UserError(f"--eps {given or bad[0]!r}: eps={bad[0]:g} is out of range: {what}; give eps in "
+                        f"[0, {top:.4g}]")
+
+
 def class_index(target: str, classes: list[str]) -> int:
     """A class by name (``dog``) or index (``5``)."""
     if target in classes:
@@ -117,5 +131,5 @@ def fit_to(img, shape):
     return F.interpolate(img[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
 
 
-__all__ = ["attack_fn", "batched", "class_index", "describe", "eval_images", "figures", "fit_to", "load_classifier",
-           "parse_eps", "probabilities", "save_png"]
+__all__ = ["attack_fn", "batched", "check_eps", "class_index", "describe", "eval_images", "figures", "fit_to",
+           "load_classifier", "parse_eps", "probabilities", "save_png"]

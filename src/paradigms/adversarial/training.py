@@ -151,6 +151,13 @@ class AdversarialTraining(hooks.Hook):
     key = "adversarial"
     Config = AdversarialConfig
     extends = "supervised"
+    captions = {
+        "adversarial_examples": "Six evaluation images attacked by PGD (adversarial.eval_steps steps within the "
+                                "L-inf budget adversarial.eps) against the adversarially trained network, one per "
+                                "row: the clean image and its prediction, the perturbation (amplified to be "
+                                "visible), the attacked image and its prediction; a robust network keeps its "
+                                "answer.",
+    }
 
     @classmethod
     def wanted(cls, cfg: AdversarialConfig) -> bool:

@@ -11,9 +11,17 @@ A policy is written in a recipe's config (``augment: [standard, cutout, mixup]``
 draws the lecture's pictures (:mod:`.figures`).
 """
 
-from .mix import MIXES, CutMix, Mix, Mixup, soft
-from .policy import NAMES, STANDARD, Policy, build, standard
-from .transforms import TRANSFORMS, Transform
+from typing import TYPE_CHECKING
 
-__all__ = ["MIXES", "NAMES", "STANDARD", "TRANSFORMS", "CutMix", "Mix", "Mixup", "Policy", "Transform", "build",
-           "soft", "standard"]
+from ..lazy import attach
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
+    from .mix import MIXES, CutMix, Mix, Mixup, soft
+    from .policy import NAMES, STANDARD, Policy, build, standard
+    from .transforms import TRANSFORMS, Transform
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "mix": ["MIXES", "CutMix", "Mix", "Mixup", "soft"],
+    "policy": ["NAMES", "STANDARD", "Policy", "build", "standard"],
+    "transforms": ["TRANSFORMS", "Transform"],
+})

@@ -2,7 +2,15 @@
 :mod:`.vae_recipe`), anomaly detection by reconstruction (:mod:`.anomaly`, ``paradigms anomaly``), and the VAE's
 objective and bounds (:mod:`.vae`), usable alone on a user's own tensors."""
 
-from .anomaly import auroc
-from .vae import bernoulli_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterise
+from typing import TYPE_CHECKING
 
-__all__ = ["auroc", "bernoulli_log_prob", "elbo", "gaussian_kl", "gaussian_log_prob", "iwae_bound", "reparameterise"]
+from ..lazy import attach
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
+    from .anomaly import auroc
+    from .vae import bernoulli_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterise
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "anomaly": ["auroc"],
+    "vae": ["bernoulli_log_prob", "elbo", "gaussian_kl", "gaussian_log_prob", "iwae_bound", "reparameterise"],
+})

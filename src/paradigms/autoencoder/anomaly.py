@@ -70,9 +70,24 @@ def anomaly_run(run_dir: Path, normal: str | None = None, device: str | None = N
     scores = torch.cat([recipe.anomaly_score(unit(x[i:i + 1000].to(recipe.ctx.device))).float().cpu()
                         for i in range(0, len(x), 1000)])
     is_anomaly = ~torch.isin(y, torch.tensor(ok))
+    trained = getattr(cfg, "classes", None)
     return {"auroc": auroc(scores.numpy(), is_anomaly.numpy()), "normal": [names[c] for c in ok],
             "n": len(y), "anomalies": int(is_anomaly.sum()), "scores": scores, "is_anomaly": is_anomaly, "x": x,
-            "y": y, "names": names}
+            "y": y, "names": names, "trained_on": ", ".join(names[c] for c in trained) if trained else "every class",
+            "caveat": caveat(trained, ok, names)}
+
+
+def caveat(trained: list[int] | None, normal: list[int], names: list[str]) -> str:
+    """What the AUROC does not mean when the run did not learn the normal classes alone ("" when it did)."""
+    if not trained:
+        return ("The run trained on every class, the anomalies included: this AUROC says how its score separates "
+                "the classes, not how it detects what it never saw; train on the normal classes alone for that "
+                "(--set 'classes=[...]').")
+    if sorted(trained) != sorted(normal):
+        shown = ", ".join(names[c] for c in trained)
+        return (f"The run trained on {shown}, not exactly on the normal classes named here: images it learnt may "
+                "count as anomalies, or normal ones it never saw.")
+    return ""
 
 
 def figures(r: dict) -> dict:
@@ -92,6 +107,7 @@ def figures(r: dict) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     order = np.argsort(s)
-    most, least = unit(r["x"][torch.as_tensor(order[::-1][:16].copy())]), unit(r["x"][torch.as_tensor(order[:16].copy())])
+    most = unit(r["x"][torch.as_tensor(order[::-1][:16].copy())])
+    least = unit(r["x"][torch.as_tensor(order[:16].copy())])
     return {"scores": fig, "most": grid_figure(most, "the 16 most anomalous test images", 8),
             "least": grid_figure(least, "the 16 least anomalous test images", 8)}

@@ -57,6 +57,27 @@ class Autoencoder(ImageRecipe):
     encoder = "encoder"
     network = "encoder"
     Config = AutoencoderConfig
+    about = ("An autoencoder learns without labels to squeeze each image through a small code and back: an encoder "
+             "E maps x to `code` numbers, a decoder D maps them back to pixels, and both minimise the squared "
+             "reconstruction error ||sigmoid(D(E(x))) - x||^2 (Hinton & Salakhutdinov 2006, \"Reducing the "
+             "dimensionality of data with neural networks\", set deep autoencoders against PCA). With denoise > 0 "
+             "the encoder reads the image plus Gaussian noise and the output is still compared with the clean image, "
+             "the denoising autoencoder of Vincent, Larochelle, Bengio & Manzagol 2008, \"Extracting and composing "
+             "robust features with denoising autoencoders\". The run measures the lecture's three uses: "
+             "dimensionality reduction (the test error per pixel beside PCA's with as many components), feature "
+             "learning (linear probes on the code against raw pixels and PCA codes, at the end of training) and, "
+             "trained on one class, anomaly detection (paradigms anomaly: what it reconstructs badly is anomalous). "
+             "The reconstructions show what the code keeps and what it blurs away; the scatter of codes shows "
+             "whether classes the network was never told about still fall apart.")
+    captions = {
+        "reconstructions": "Test images, each followed by its reconstruction (with denoise: the image, the noisy "
+                           "input the encoder read, then the reconstruction): look for what survives the code, the "
+                           "overall shape, and what is lost, the fine detail.",
+        "codes": "The codes of a batch of test images, coloured by class (never used in training): the code itself "
+                 "when it has two numbers, else its first two principal components; separate clusters mean the "
+                 "code keeps what tells the classes apart.",
+    }
+    commands = ("anomaly",)
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

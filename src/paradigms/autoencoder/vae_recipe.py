@@ -52,6 +52,31 @@ class VAE(ImageRecipe):
     measures = "test negative log-likelihood in nats (IWAE bound, k samples)"
     encoder = "encoder"
     Config = VAEConfig
+    about = ("A variational autoencoder (Kingma & Welling 2014, \"Auto-encoding variational Bayes\") is a generative "
+             "model: a decoder p(x|z) turns a code z drawn from the prior N(0, I) into an image, and an encoder "
+             "q(z|x) = N(mu(x), diag(sigma^2(x))) guesses which codes explain a given image. Both are trained "
+             "together by maximising the evidence lower bound ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)), with "
+             "one sample z = mu + sigma e (the reparameterisation trick) and the KL in closed form; greyscale images "
+             "are binarised afresh at every step and modelled by a Bernoulli decoder, colour images by a Gaussian "
+             "one. The test negative log-likelihood is estimated in nats per image by the importance-weighted bound "
+             "with iwae_k samples (Burda, Grosse & Salakhutdinov 2016, \"Importance weighted autoencoders\"), the "
+             "test negative ELBO beside it being the looser one-sample bound. The samples show what the model "
+             "makes from pure noise, the reconstructions what the code keeps, the interpolation whether the path "
+             "between two codes decodes to plausible images, and with a 2-D code the manifold shows the whole "
+             "learned latent space at once.")
+    captions = {
+        "samples": "64 images decoded from codes drawn from the prior N(0, I), each the decoder's mean image (so "
+                   "smoother than a binarised draw): they should look like the data, and vary as much as it does.",
+        "reconstructions": "Pairs of a test image (left) and its reconstruction, decoded from the mean mu of its "
+                           "code (right): look at what the code keeps; the KL term pulls codes towards the prior, "
+                           "so fine detail is often lost.",
+        "interpolation": "The decoder's mean images along a straight line between the codes of two test images: "
+                         "every step should look like a plausible image, changing gradually from one to the other.",
+        "manifold": "The learned 2-D latent space: the decoder's mean image for each code on a 15 x 15 grid of the "
+                    "prior's quantiles, as in Kingma & Welling's figure 4; similar images lie side by side and "
+                    "change smoothly across the grid.",
+    }
+    commands = ("sample", "anomaly")
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

@@ -107,6 +107,32 @@ class CLIP(EncoderRecipe):
     Config = CLIPConfig
     encoder = "image"
     network = "image"
+    about = ("CLIP (Radford et al. 2021, \"Learning transferable visual models from natural language supervision\") "
+             "trains an image tower and a text tower to agree: in a batch of N image-caption pairs, the N x N cosine "
+             "similarities, scaled by a learned temperature, must pick each image's own caption and each caption's "
+             "own image (a symmetric cross-entropy). Here the captions are built from a labelled dataset, each "
+             "image's class name in a template drawn from a list (\"a photo of a {}.\", ...), and the text tower is "
+             "trained from scratch or is a pretrained encoder (MiniLM) kept frozen with only its projection learned "
+             "(a locked tower, as in LiT, Zhai et al. 2022, on the text side). A classifier then comes from label "
+             "text alone: each class is the embedding of its name in a prompt and an image goes to the most similar "
+             "one (zero-shot), measured with one prompt, with an ensemble of prompts, with templates never used in "
+             "training and, with held_out_classes, on classes training never saw; also retrieval recall both ways "
+             "and the kNN and linear probe of the image encoder. Since the captions name the very classes the test "
+             "asks for, zero-shot accuracy here is in effect a linear classifier whose weights are the text "
+             "tower's embeddings of the names, and the held-out classes, which only a pretrained text tower can "
+             "name, are the real test of learning from language. The similarity figure is the paper's picture of "
+             "zero-shot classification and the retrieval figure shows each prompt's nearest test images: look for "
+             "each image's highest similarity on its own class's prompt, and for which classes get confused.")
+    captions = {
+        "similarity": "Cosine similarity of one test image per class (columns) and each class's prompt (rows), the "
+                      "paper's picture of zero-shot classification: each image goes to its most similar prompt, so "
+                      "the largest value of each column should sit on the diagonal (* marks a class never seen in "
+                      "training).",
+        "retrieval": "Text-to-image retrieval: for each class prompt (a row), its six most similar test images, "
+                     "framed green when of the prompt's class and red otherwise (* marks a class never seen in "
+                     "training).",
+    }
+    commands = ("zero-shot",)
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:
@@ -134,7 +160,7 @@ class CLIP(EncoderRecipe):
                 raise UserError(f"held_out_classes needs {cfg.dataset!r} in memory (raise memory_mb above its size)")
             keep = ~torch.isin(y, torch.tensor(self.held_out))
             x, y = x[keep], y[keep]
-        self.captions = [[t.format(n) for t in cfg.templates] for n in self.names]   # [class][template]
+        self.caption_texts = [[t.format(n) for t in cfg.templates] for n in self.names]   # [class][template]
         self.augment = augment.build(cfg.augment, cfg.dataset, self.data.channels, mean=self.data.mean)
         if self.augment.mixes:
             raise UserError(f"augment: {'/'.join(m.name for m in self.augment.mixes)} mixes images, but a caption "
@@ -182,7 +208,7 @@ class CLIP(EncoderRecipe):
     def caption_tokenizer(self):
         """The words and characters of the training captions (the held-out classes' names and templates are not in
         them), a WordPiece vocabulary; saved in the run folder, as every text recipe's tokeniser."""
-        text = "\n".join(self.captions[c][t] for c in self.seen for t in range(len(self.cfg.templates)))
+        text = "\n".join(self.caption_texts[c][t] for c in self.seen for t in range(len(self.cfg.templates)))
         make = lambda: word_tokenizer(text, BERT_SPECIALS, name="the training captions")   # noqa: E731
         return kept_tokenizer(getattr(self.ctx, "run_dir", None), make, self.ctx.is_main)
 
@@ -193,7 +219,7 @@ class CLIP(EncoderRecipe):
         if self.augment:
             x, _ = self.augment(x, y, len(self.names))
         t = torch.randint(len(self.cfg.templates), (len(y),))                # a template for each image
-        texts = [self.captions[c][k] for c, k in zip(y.tolist(), t.tolist())]
+        texts = [self.caption_texts[c][k] for c, k in zip(y.tolist(), t.tolist())]
         opt = self.optimizers["opt"]
         lr = optim.set_lr(opt, optim.lr_at(step, self.total_steps, self.cfg.optim))
         self.train_model.train()
@@ -225,6 +251,16 @@ class CLIP(EncoderRecipe):
         classes = class_embeddings(self.encode_text, labels, templates or self.cfg.templates)
         emb = self.model.encode_image(images.to(self.ctx.device)).float()
         return (float(self.model.logit_scale()) * F.normalize(emb, dim=1) @ classes.T).softmax(-1).cpu()
+
+    def unreadable(self, labels: list[str]) -> dict[str, list[str]]:
+        """The labels whose words the text tower cannot read (``{label: [unknown words]}``): their prompts would be
+        the embedding of unknown tokens, the same for every such label."""
+        out = {}
+        for label in labels:
+            unknown = self.model.text.unknown_words(label)
+            if unknown:
+                out[label] = unknown
+        return out
 
     def zero_shot_accuracy(self, e: torch.Tensor, y: torch.Tensor, templates: list[str],
                            classes: list[int] | None = None) -> float:
@@ -267,7 +303,7 @@ class CLIP(EncoderRecipe):
         labels = y[:n]
         g = torch.Generator().manual_seed(self.cfg.seed)
         k = torch.randint(len(self.cfg.templates), (n,), generator=g).tolist()
-        texts = [self.captions[c][j] for c, j in zip(labels.tolist(), k)]
+        texts = [self.caption_texts[c][j] for c, j in zip(labels.tolist(), k)]
         t = F.normalize(self.encode_text(texts).cpu(), dim=1)                # (n, D)
         sim = e[:n] @ t.T                                                    # (n images, n captions)
         same = labels[:, None] == labels[None, :]                            # a caption names the image's class

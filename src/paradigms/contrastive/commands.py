@@ -50,6 +50,15 @@ def zero_shot(
         if not path.is_file():
             raise UserError(f"cannot read image {path}: no such file")
     trained = load_trained(run_dir, device.value if device else None)
+    unreadable = trained.unreadable(names)
+    if unreadable:
+        listed = ", ".join(f"{label!r} ({', '.join(words)})" for label, words in unreadable.items())
+        known = f"its captions named the classes {', '.join(trained.names)}"
+        if len(unreadable) == len(names):
+            raise UserError(f"--labels: the run's text tower cannot read any of them: {listed} are words no training "
+                            f"caption held; {known} (or train with --set text=minilm to read any English word)")
+        typer.echo(f"warning: the text tower cannot read {listed}: words no training caption held, so those labels' "
+                   f"probabilities mean nothing; {known}", err=True)
     c, h, w = trained.in_shape
     pixels = []
     for path in images:

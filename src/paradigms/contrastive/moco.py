@@ -104,6 +104,19 @@ class MoCo(TwoViews):
     measures = "kNN and linear-probe test accuracy of the frozen query encoder (labels never used in training)"
     Config = MoCoConfig
     head_batchnorm = False   # MoCo v2's MLP head
+    about = ("MoCo v2 (He, Fan, Wu, Xie & Girshick 2020, \"Momentum contrast for unsupervised visual representation "
+             "learning\"; Chen, Fan, Girshick & He 2020, \"Improved baselines with momentum contrastive learning\") "
+             "learns an image encoder without labels from two augmented views of each image: the query q of one "
+             "view must match the key k of the other against a queue of the keys of earlier batches, by the "
+             "InfoNCE loss -log exp(q.k / tau) / (exp(q.k / tau) + sum over the queue of exp(q.k_neg / tau)), on "
+             "unit vectors. The keys come from a momentum copy of the encoder that gets no gradient, theta_k <- m "
+             "theta_k + (1 - m) theta_q, so the keys in the queue stay consistent while the negatives far outnumber "
+             "a batch; batch norm is split into groups with the keys shuffled between them, so that a query cannot "
+             "find its key through shared batch statistics. The query encoder is judged frozen, with labels "
+             "training never read: by kNN accuracy and, at the end, a linear probe. The views figure shows the "
+             "augmentations that define \"the same image\", and the t-SNE of the test features shows whether the "
+             "classes separate without ever being named.")
+    commands = ()
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

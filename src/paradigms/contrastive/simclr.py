@@ -38,6 +38,18 @@ class SimCLR(TwoViews):
     name = "simclr"
     measures = "kNN and linear-probe test accuracy of the frozen encoder (labels never used in training)"
     Config = SimCLRConfig
+    about = ("SimCLR (Chen, Kornblith, Norouzi & Hinton 2020, \"A simple framework for contrastive learning of "
+             "visual representations\") learns an image encoder without labels: two random augmentations of each "
+             "image (crops, colour changes, flips: the views policy) go through the encoder f and a projection "
+             "head g, and each view must pick out its partner among the 2N views of the batch. The loss is "
+             "NT-Xent, l(i, j) = -log exp(cos(z_i, z_j) / tau) / sum_{k != i} exp(cos(z_i, z_k) / tau), so the "
+             "features learn to ignore what the augmentations change while keeping different images apart; the "
+             "head is thrown away after training. The encoder is judged frozen, with labels training never read: "
+             "by the kNN accuracy of test images against the training images' features and, at the end, by a "
+             "linear probe; finetune --from reuses it. The views figure shows what the network is asked to treat "
+             "as one image, and the t-SNE of the test features shows whether classes it was never told about form "
+             "separate groups.")
+    commands = ()
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

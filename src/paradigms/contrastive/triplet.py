@@ -91,6 +91,29 @@ class Triplet(ImageRecipe):
     encoder = "model"
     network = "model"
     Config = TripletConfig
+    about = ("Metric learning with FaceNet's triplet loss (Schroff, Kalenichenko & Philbin 2015, \"FaceNet: a "
+             "unified embedding for face recognition and clustering\"): a network maps each face to a point on the "
+             "unit sphere so that two faces of one person end up closer than faces of two people, by a margin, "
+             "L = [||f(a) - f(p)||^2 - ||f(a) - f(n)||^2 + alpha]_+ over triplets of an anchor, a positive (the same "
+             "person) and a negative (another). Each batch holds P people with K faces each and its triplets are "
+             "mined online (batch-all, batch-hard or semi-hard); with a dataset other than faces, its classes play "
+             "the people. The people are split before training, so the test measures the embedding on people the "
+             "network has never seen: verification (same person or not, at the distance threshold that separate "
+             "validation people choose) and recall@1, beside raw pixels, PCA eigenfaces (Turk & Pentland 1991, "
+             "\"Eigenfaces for recognition\") and the same network untrained. The distance table and the "
+             "histograms compare before and after training: look for same-person distances shrinking and "
+             "different-person distances growing, until one threshold separates them.")
+    captions = {
+        "distances": "Squared distances between the embeddings of two faces each of three people never seen in "
+                     "training, before and after training (0: the same point, 4: opposite points; same-person "
+                     "pairs in bold): after training the bold cells should be small and the others large.",
+        "verification": "Histograms of the squared distances of same-person and different-person pairs among the "
+                        "unseen people, before and after training, with the threshold chosen on the validation "
+                        "people (dashed): the less the two histograms overlap, the better the verification.",
+        "embedding": "t-SNE of the embeddings of the unseen people's faces, one colour per person: tight, separate "
+                     "groups mean the network learned what tells people apart, not just the people it trained on.",
+    }
+    commands = ()
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

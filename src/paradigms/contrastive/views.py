@@ -9,7 +9,7 @@ its feature h = f(x) to the z the loss compares, and is thrown away after pre-tr
 
 Evaluation (:mod:`paradigms.evaluate`, the same for every encoder): kNN accuracy of the test set against the
 training features (k = 200, cosine, votes weighted by exp(cos / 0.1)) at every evaluation; the offline linear probe at
-the end of training; figures: a batch's two views and the t-SNE of the test features.
+the end of training; figures: two views of eight test images and the t-SNE of the test features.
 """
 
 from __future__ import annotations
@@ -69,6 +69,13 @@ class TwoViews(EncoderRecipe):
     encoder = "encoder"
     network = "encoder"
     head_batchnorm = True
+    captions = {   # SimCLR's and MoCo's figures (:meth:`figures`)
+        "views": "Eight test images (top row) and two views of each drawn independently from the views policy "
+                 "(the rows below): the network is taught that the two views in a column are the same image, so "
+                 "what the policy changes is what its features learn to ignore.",
+        "embedding": "t-SNE of the encoder's features of up to 1,000 test images, coloured by class: training never "
+                     "read a label, so classes that form their own groups were found from the images alone.",
+    }
 
     def __init__(self, cfg: ViewsConfig, ctx):
         super().__init__(cfg, ctx)

@@ -9,35 +9,32 @@ sha256 and are downloaded when missing (unless ``$PARADIGMS_OFFLINE=1``).
 
 from __future__ import annotations
 
-from paradigms.data import registry
-from paradigms.data.folder import ImageFiles
-from paradigms.data.images import ImageData, load_images
-from paradigms.data.loader import ImageLoader, epoch_order, index_batches, unit
-from paradigms.data.registry import IMAGE_DATASETS, TEXT_DATASETS, DatasetInfo, lookup
-from paradigms.data.root import data_root, require
-from paradigms.data.text import TextData, load_text
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "IMAGE_DATASETS",
-    "TEXT_DATASETS",
-    "DatasetInfo",
-    "ImageData",
-    "ImageFiles",
-    "ImageLoader",
-    "TextData",
-    "data_root",
-    "describe_datasets",
-    "epoch_order",
-    "index_batches",
-    "load_images",
-    "load_text",
-    "lookup",
-    "registry",
-    "require",
-    "unit",
-]
+from ..lazy import attach
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
+    from paradigms.data import registry
+    from paradigms.data.folder import ImageFiles
+    from paradigms.data.images import ImageData, load_images
+    from paradigms.data.loader import ImageLoader, epoch_order, index_batches, unit
+    from paradigms.data.registry import IMAGE_DATASETS, TEXT_DATASETS, DatasetInfo, lookup
+    from paradigms.data.root import data_root, require
+    from paradigms.data.text import TextData, load_text
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "folder": ["ImageFiles"],
+    "images": ["ImageData", "load_images"],
+    "loader": ["ImageLoader", "epoch_order", "index_batches", "unit"],
+    "registry": ["IMAGE_DATASETS", "TEXT_DATASETS", "DatasetInfo", "lookup"],
+    "root": ["data_root", "require"],
+    "text": ["TextData", "load_text"],
+}, modules=["registry"])
+__all__ = sorted([*__all__, "describe_datasets"])
 
 
 def describe_datasets() -> list[tuple[str, str, str]]:
     """``(name, kind, description)`` for every dataset, kind being ``"image"`` or ``"text"``."""
+    from . import registry
+
     return [(d.display, d.kind, d.description) for d in registry.DATASETS]

@@ -4,12 +4,15 @@ images with no class folders: an unlabelled dataset, ``classes`` empty).
 ``PATH/train/`` with ``PATH/test/`` (or ``PATH/val/``) gives the split; otherwise 20% of each class
 goes to test (stratified, seed 0). Images are converted to one mode (greyscale when every file is)
 and resized to the most common size. A folder whose decoded size exceeds ``max_memory_mb`` is not
-held in memory: :class:`ImageFiles` decodes each image from disk when it is asked for.
+held in memory: :class:`ImageFiles` decodes each image from disk when it is asked for. Files that are not
+images (Pillow cannot open them) are skipped, and the first read of a folder in a process says so on stderr,
+one line (the main process alone under torchrun).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +25,13 @@ from paradigms.errors import DataError, UserError
 
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 """Pillow modes that hold no colour."""
+
+LAYOUT = ("an image folder holds one sub-folder of images per class (PATH/cat/1.png, PATH/dog/1.jpg, ...; "
+          "train/ and test/ sub-folders optional)")
+"""How an image folder is laid out, said by the errors about one."""
+
+_said: set[str] = set()
+"""The skipped-files notes this process has printed (one per folder)."""
 
 
 class ImageFiles(Dataset):
@@ -56,11 +66,13 @@ def class_dirs(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
-def scan(class_dir: Path) -> list[tuple[str, tuple[int, int], str]]:
-    """The readable images under a class folder: (path, (W, H), mode), in sorted path order."""
+def scan(class_dir: Path, skipped: list[str] | None = None,
+         what: str = "class folder") -> list[tuple[str, tuple[int, int], str]]:
+    """The readable images under a class folder: (path, (W, H), mode), in sorted path order. The files that are
+    not images (Pillow cannot open them) are skipped, and appended to ``skipped`` when it is given."""
     from PIL import Image
 
-    found = []
+    found, passed = [], []
     for root, dirs, names in os.walk(class_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for n in sorted(names):
@@ -71,10 +83,36 @@ def scan(class_dir: Path) -> list[tuple[str, tuple[int, int], str]]:
                 with Image.open(path) as im:
                     found.append((path, im.size, im.mode))
             except Exception:  # noqa: BLE001 - not an image (or not one Pillow reads): skipped
-                continue
+                passed.append(path)
+    if skipped is not None:
+        skipped += passed
     if not found:
-        raise DataError(f"class folder {class_dir} has no image Pillow can read; add images or remove the folder")
+        why = f": {describe_skipped(passed, class_dir)}" if passed else ""
+        fix = f"add images: {LAYOUT}" if what == "imagefolder" else "add images or remove the folder"
+        raise DataError(f"{what} {class_dir} has no image Pillow can read{why}; {fix}")
     return found
+
+
+def describe_skipped(files: list[str], folder: Path, show: int = 3) -> str:
+    """``3 files that are not images (.txt, .csv): a.txt, b/c.csv, d.txt``: how many, their kinds, the first
+    ``show`` (paths relative to ``folder``)."""
+    kinds = Counter(os.path.splitext(f)[1].lower() or "no extension" for f in files)
+    names = [os.path.relpath(f, folder) for f in files[:show]]
+    more = f" and {len(files) - show} more" if len(files) > show else ""
+    noun = "file that is not an image" if len(files) == 1 else "files that are not images"
+    return (f"{len(files)} {noun} ({', '.join(k for k, _ in kinds.most_common())}): "
+            f"{', '.join(names)}{more}")
+
+
+def note_skipped(name: str, files: list[str], folder: Path) -> None:
+    """Say on stderr, once per folder and process (the main process alone under torchrun), which files the read
+    of an image folder skipped."""
+    if not files or os.environ.get("RANK", "0") != "0":
+        return
+    line = f"{name}: skipped {describe_skipped(files, folder)}"
+    if line not in _said:
+        _said.add(line)
+        print(line, file=sys.stderr)
 
 
 def split(labels: list[int], test_fraction: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -102,36 +140,43 @@ def read_folder(spec: str, data_dir, max_memory_mb: int) -> ImageData:
     path = Path(raw).expanduser().absolute()
     if not path.is_dir():
         what = "is not a folder" if path.exists() else "does not exist"
-        raise DataError(f"imagefolder path {path} {what}; give a folder with one sub-folder of images per class")
+        raise DataError(f"imagefolder path {path} {what}; give the path of a folder of images: {LAYOUT}")
     name = f"imagefolder:{path}"
 
     test_dir = next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
     split_given = (path / "train").is_dir() and test_dir is not None
     train_dir = path / "train" if split_given else path
     dirs = class_dirs(train_dir)
-    unlabelled = not dirs and not split_given and any(p.is_file() for p in train_dir.iterdir())
-    if unlabelled:  # images and no class folders: unlabelled (the self-supervised recipes learn from it)
-        items = [(f, size, mode, 0) for f, size, mode in scan(train_dir)]
-        return _images(name, items, *split([0] * len(items)), [], max_memory_mb, path)
+    skipped: list[str] = []
+    files = [p for p in train_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if not dirs and not split_given and not files:
+        raise DataError(f"imagefolder {train_dir} has no images and no sub-folders; {LAYOUT}")
+    if not dirs and not split_given:  # images and no class folders: unlabelled (the self-supervised recipes)
+        items = [(f, size, mode, 0) for f, size, mode in scan(train_dir, skipped, "imagefolder")]
+        data = _images(name, items, *split([0] * len(items)), [], max_memory_mb, path)
+        note_skipped(name, skipped, path)
+        return data
     if len(dirs) < 2:
         raise DataError(f"imagefolder {train_dir} has {len(dirs)} class sub-folder(s); "
-                        "it needs at least 2 (one sub-folder of images per class)")
+                        f"it needs at least 2: {LAYOUT}")
     classes = [d.name for d in dirs]
     index = {c: i for i, c in enumerate(classes)}
-    items = [(f, size, mode, index[d.name]) for d in dirs for f, size, mode in scan(d)]
+    items = [(f, size, mode, index[d.name]) for d in dirs for f, size, mode in scan(d, skipped)]
     if split_given:
         n_train = len(items)
         for d in class_dirs(test_dir):
             if d.name not in index:
                 raise DataError(f"{d} is a class folder with no match in {train_dir}; "
                                 f"rename or remove it (classes: {', '.join(classes)})")
-            items += [(f, size, mode, index[d.name]) for f, size, mode in scan(d)]
+            items += [(f, size, mode, index[d.name]) for f, size, mode in scan(d, skipped)]
         train_idx, test_idx = list(range(n_train)), list(range(n_train, len(items)))
         if not test_idx:
             raise DataError(f"{test_dir} has no images; put images in class sub-folders there or remove it")
     else:
         train_idx, test_idx = split([it[3] for it in items])
-    return _images(name, items, train_idx, test_idx, classes, max_memory_mb, path)
+    data = _images(name, items, train_idx, test_idx, classes, max_memory_mb, path)
+    note_skipped(name, skipped, path)
+    return data
 
 
 def _images(name, items, train_idx, test_idx, classes, max_memory_mb, path) -> ImageData:

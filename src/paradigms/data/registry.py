@@ -47,7 +47,8 @@ class DatasetInfo:
 
     ``source`` is None for sets that need no files under the data root (embedded, or your own
     path). ``classes`` are the class names where the files do not hold them. ``standard_augment``
-    is what ``augment: [standard]`` expands to.
+    is what ``augment: [standard]`` expands to. ``origin`` and ``licence`` say where the data comes
+    from and on what terms (``paradigms datasets`` shows them).
     """
 
     name: str
@@ -59,6 +60,8 @@ class DatasetInfo:
     classes: tuple[str, ...] = ()
     standard_augment: tuple[str, ...] = DEFAULT_AUGMENT
     pattern: bool = False
+    origin: str = ""
+    licence: str = ""
 
     @property
     def display(self) -> str:
@@ -79,6 +82,8 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "scikit-learn's 8x8 digits, 1,437 train / 360 test, 10 classes (embedded, no download)",
         reader="paradigms.data.images:read_digits",
         standard_augment=("crop",),  # no flips: a mirrored 2 is no 2
+        origin="UCI's Optical Recognition of Handwritten Digits (test part), as scikit-learn ships it",
+        licence="CC BY 4.0 (UCI Machine Learning Repository); scikit-learn is BSD-3-Clause",
     ),
     DatasetInfo(
         "mnist", "image",
@@ -92,6 +97,8 @@ DATASETS: tuple[DatasetInfo, ...] = (
         ),
         classes=tuple(str(i) for i in range(10)),
         standard_augment=("crop",),
+        origin="Y. LeCun, C. Cortes, C. J. C. Burges, The MNIST database of handwritten digits",
+        licence="CC BY-SA 3.0, as the MNIST copyright notice states",
     ),
     DatasetInfo(
         "fashion-mnist", "image",
@@ -107,6 +114,8 @@ DATASETS: tuple[DatasetInfo, ...] = (
         classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         standard_augment=("crop", "flip"),
+        origin="H. Xiao, K. Rasul, R. Vollgraf 2017, Zalando Research",
+        licence="MIT (Copyright 2017 Zalando SE)",
     ),
     DatasetInfo(
         "cifar10", "image",
@@ -122,6 +131,8 @@ DATASETS: tuple[DatasetInfo, ...] = (
             archive_md5="c32a1d4ab5d03f1284b67883e8d87530",
         ),
         standard_augment=("crop", "flip"),
+        origin="A. Krizhevsky 2009, Learning multiple layers of features from tiny images (technical report)",
+        licence="no explicit licence upstream; cite the technical report",
     ),
     DatasetInfo(
         "olivetti-faces", "image",
@@ -136,6 +147,9 @@ DATASETS: tuple[DatasetInfo, ...] = (
         ),
         classes=tuple(f"s{k}" for k in range(1, 41)),
         standard_augment=("crop", "flip"),
+        origin="AT&T Laboratories Cambridge (Olivetti Research Laboratory), F. Samaria & A. Harter 1994",
+        licence="no explicit licence; the original README asks to credit Olivetti Research Laboratory and cite the "
+                "paper",
     ),
     DatasetInfo(
         "imagefolder", "image",
@@ -148,6 +162,8 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "Python's standard-library sources, first 2,000,000 characters (embedded, no download)",
         reader="paradigms.data.text:read_stdlib",
         standard_augment=(),
+        origin="the Python installation running paradigms",
+        licence="Python Software Foundation License",
     ),
     DatasetInfo(
         "tinyshakespeare", "text",
@@ -161,6 +177,8 @@ DATASETS: tuple[DatasetInfo, ...] = (
             file_urls=("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",),
         ),
         standard_augment=(),
+        origin="A. Karpathy's char-rnn, a concatenation of Shakespeare's works",
+        licence="the text is in the public domain (the char-rnn repository states no licence)",
     ),
     DatasetInfo(
         "textfile", "text",

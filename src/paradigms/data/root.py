@@ -297,6 +297,21 @@ def _fetch(dataset: str, src: Source, root: Path, missing: list[str]) -> None:
             raise _missing_error(dataset, src, root, missing[i:], "downloading failed: " + " / ".join(errors))
 
 
+def where(name: str, data_dir: str | os.PathLike[str] | None = None) -> dict:
+    """Where dataset ``name``'s files go and whether they are there: ``{"folder", "files", "missing", "fetch"}``
+    (``folder`` None for a dataset with no files under the data root: embedded, or your own path)."""
+    from .registry import lookup
+
+    info = lookup(name)
+    src = info.source
+    if src is None:
+        return {"folder": None, "files": 0, "missing": 0, "fetch": ""}
+    folder = data_root(data_dir) / src.directory
+    missing = [f for f in src.files if not (folder / f).is_file()]
+    fetch = src.archive_urls[0] if src.archive_urls else src.file_urls[0] if src.file_urls else src.homepage
+    return {"folder": folder, "files": len(src.files), "missing": len(missing), "fetch": fetch}
+
+
 def require(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
     """Make sure every file of ``dataset`` is under the data root with the right sha256.
 

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .. import config as configlib
-from ..errors import Diverged, NonFiniteLoss, UserError
+from ..errors import Diverged, NonFiniteLoss, UserError, make_folder
 from . import checkpoint as ckpt
 from .context import Context, rank_step_seed, seed_everything
 from .report import draw_figures, write_report
@@ -35,6 +35,40 @@ from .runlog import RunLog, is_rate
 def default_run_dir(cfg) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.recipe}-{cfg.dataset.replace(':', '_').replace('/', '_')}-{stamp}"
+
+
+RUN_FOLDERS = ("checkpoints", "figures", "notes", "tb")
+"""The sub-folders the engine, the report and the run log write in a run folder."""
+RUN_FILES = ("config.yaml", "model.json", "metrics.jsonl", "final.json", "report.html")
+"""The files the engine and the report write at the top of a run folder."""
+
+
+def make_run_folder(run_dir: Path) -> list[Path]:
+    """Create ``run_dir`` (and its parents) and check the engine can write there: a writable folder, no file where
+    a sub-folder goes (checkpoints/, figures/, notes/, tb/) and no folder where a file goes. Raises one
+    :class:`UserError` that names the path and says why; returns the folders it created, deepest first."""
+    run_dir = Path(run_dir)
+    created = []
+    for p in (run_dir, *run_dir.parents):
+        try:
+            if p.exists() or p.is_symlink():
+                break
+        except OSError:  # a path it cannot even look at: make_folder says why
+            break
+        created.append(p)
+    make_folder(run_dir, "run folder")
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"run folder {run_dir} cannot be written to (permission denied or a read-only file "
+                        "system); choose a folder you can write to with --out")
+    for name in RUN_FOLDERS:
+        if (run_dir / name).exists() and not (run_dir / name).is_dir():
+            raise UserError(f"run folder {run_dir}: {run_dir / name} is a file, where the run keeps its {name}/ "
+                            "folder; move the file away or choose another --out")
+    for name in RUN_FILES:
+        if (run_dir / name).is_dir():
+            raise UserError(f"run folder {run_dir}: {run_dir / name} is a folder, where the run writes its {name}; "
+                            "move the folder away or choose another --out")
+    return created
 
 
 def build(cfg, ctx: Context):
@@ -78,7 +112,26 @@ class Trainer:
         if not resume and (self.ckpt_dir / ckpt.POINTER).exists():
             raise UserError(f"run folder {self.run_dir} already holds a run; continue it with "
                             f"`paradigms run --resume {self.run_dir}` or choose another --out")
-        self.recipe = build(cfg, self.ctx)
+        # the run folder first, so a path that cannot be one is said before the data is read; the main process
+        # alone creates it, and every rank raises the same error when it cannot
+        created, problem = [], None
+        if self.ctx.is_main:
+            try:
+                created = make_run_folder(self.run_dir)
+            except UserError as e:
+                problem = str(e)
+        problem = self.ctx.broadcast_object(problem)
+        if problem:
+            raise UserError(problem)
+        try:
+            self.recipe = build(cfg, self.ctx)
+        except BaseException:  # bad data or settings: leave no empty run folder behind
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (a recipe wrote there) or gone: keep it and what is above it
+                    break
+            raise
         self.stopped: str | None = None  # why the recipe stopped the run early (end_epoch), if it did
 
     # -- checkpoints ------------------------------------------------------------------------------
@@ -107,8 +160,8 @@ class Trainer:
     def fit(self) -> dict:
         cfg, ctx, recipe = self.cfg, self.ctx, self.recipe
         epoch, start_batch, step = self.restore() if self.resume else (0, 0, 0)
-        if ctx.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if ctx.is_main:  # the run folder is made (and checked) by __init__
+            make_folder(self.run_dir, "run folder")
             (self.run_dir / "config.yaml").write_text(configlib.to_yaml(cfg))
         ctx.barrier()
         if not self.resume:
@@ -185,7 +238,7 @@ class Trainer:
         log.write(step, "stopped", {}, epoch=epoch, reason=self.stopped)
         if self.ctx.is_main:
             bar.write(f"stopped early: {self.stopped}", file=sys.stderr)
-            (self.run_dir / "notes").mkdir(parents=True, exist_ok=True)
+            make_folder(self.run_dir / "notes", "notes folder")
             ckpt.atomic_write_text(self.run_dir / "notes" / "stopped.txt", self.stopped + "\n")
 
     def checkpoint_due(self, last: float) -> bool:
@@ -247,6 +300,10 @@ def evaluate_run(run_dir: Path, device: str | None = None) -> dict:
 
 
 def report_run(run_dir: Path) -> Path:
-    """Redraw a run's figures from its latest weights and rewrite report.html."""
-    draw_figures(load_trained(run_dir), Path(run_dir))
+    """Redraw a run's figures from its latest checkpoint (weights, and what the recipe keeps beside them: a GAN's
+    samples after every epoch) and rewrite report.html."""
+    recipe = load_trained(run_dir)
+    _, state, _ = ckpt.load(Path(run_dir) / "checkpoints")
+    recipe.load_extra_state((state or {}).get("extra", {}))
+    draw_figures(recipe, Path(run_dir))
     return write_report(Path(run_dir))

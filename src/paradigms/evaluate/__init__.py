@@ -7,8 +7,16 @@
   picture), the same for a supervised, autoencoder, SimCLR, MoCo, MAE or CLIP encoder, so they sit in one table.
 """
 
-from .classifier import confusion_figure, evaluate_classifier, mistakes_figure, predict
-from .encoder import embedding_figure, encode, evaluate_encoder, extract, knn_predict, linear_probe, probe_run
+from typing import TYPE_CHECKING
 
-__all__ = ["confusion_figure", "embedding_figure", "encode", "evaluate_classifier", "evaluate_encoder", "extract",
-           "knn_predict", "linear_probe", "mistakes_figure", "predict", "probe_run"]
+from ..lazy import attach
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
+    from .classifier import confusion_figure, evaluate_classifier, mistakes_figure, predict
+    from .encoder import embedding_figure, encode, evaluate_encoder, extract, knn_predict, linear_probe, probe_run
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "classifier": ["confusion_figure", "evaluate_classifier", "mistakes_figure", "predict"],
+    "encoder": ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe",
+                "probe_run"],
+})

@@ -44,7 +44,8 @@ def game_figure(run_dir: Path):
         pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
         return list(zip(*pts)) if pts else None
 
-    panels = [("the two losses", [("loss_d", "discriminator"), ("loss_g", "generator")], False),
+    panels = [("the two losses", [("loss_d", "discriminator"), ("loss", "discriminator (semi-supervised)"),
+                                  ("loss_g", "generator")], False),
               ("the discriminator's outputs", [("d_real", "D(x), real"), ("d_fake", "D(G(z)), generated")], False),
               ("the generator's gradient norm", [("g_grad_norm", "||grad_theta_G loss_G||")], True)]
     panels = [p for p in panels if any(series(k) for k, _ in p[1])]

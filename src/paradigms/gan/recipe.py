@@ -79,6 +79,35 @@ class GAN(ImageRecipe):
     measures = "classifier-FD of samples against the test set (the real-versus-real value beside it)"
     network = "generator"
     Config = GANConfig
+    about = ("A generative adversarial network (Goodfellow et al. 2014, \"Generative adversarial nets\") learns to "
+             "generate images through a game: a generator G turns noise z ~ N(0, I) into images, and a "
+             "discriminator D learns to tell them from real training images. D descends -[log D(x) + log(1 - "
+             "D(G(z)))] and, every k-th step, G descends log(1 - D(G(z))) (loss=minimax) or, by default, "
+             "-log D(G(z)) (the non-saturating loss the paper advises, which keeps a gradient while D rejects the "
+             "samples); the players are a DCGAN pair (Radford, Metz & Chintala 2016, \"Unsupervised representation "
+             "learning with deep convolutional generative adversarial networks\") or the paper's MLPs, and the "
+             "techniques of Salimans et al. 2016, \"Improved techniques for training GANs\", are options. Given a "
+             "classifier run of the same dataset (fd_classifier), sample quality is measured as the Fréchet "
+             "distance between that classifier's features of samples and of test images (classifier-FD, beside the "
+             "real-versus-real value; not FID, which needs an Inception network). The samples and their progress "
+             "over the epochs show what G has learned, and whether it covers every kind of image or only a few "
+             "(mode collapse); in the game figure, look for D's outputs on real and generated images staying "
+             "apart but away from 1 and 0, and for the generator's gradient norm, which collapses under the "
+             "minimax loss once D wins.")
+    captions = {
+        "samples": "64 samples G(z) from the same fixed noise z at every redraw: look for realistic images, and for "
+                   "variety (many near copies of one image is mode collapse).",
+        "progress": "The same ten z after each epoch, one row per epoch: how the generator's images grow from "
+                    "noise into shapes, and whether they settle or keep changing as the game goes on.",
+        "interpolation": "Samples along straight lines between four pairs of z, one pair per row: a smooth change "
+                         "from one image to the other means G has learned a continuous space rather than a lookup "
+                         "of training images.",
+        "game": "The game against the training step: both players' losses, D's mean output on real images D(x) "
+                "and on generated ones D(G(z)), and the generator's gradient norm (log scale); D(x) near 1 with "
+                "D(G(z)) near 0 means D is winning, and a gradient norm falling towards 0 is the minimax loss "
+                "saturating.",
+    }
+    commands = ("sample",)
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

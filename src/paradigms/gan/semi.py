@@ -69,6 +69,25 @@ class SemiGAN(GAN):
     measures = "test error of the K + 1-class discriminator trained with few labels"
     network = "discriminator"
     Config = SemiGANConfig
+    about = ("Semi-supervised learning with a GAN (Salimans, Goodfellow, Zaremba, Cheung, Radford & Chen 2016, "
+             "\"Improved techniques for training GANs\", section 5): the discriminator is a classifier of the K "
+             "real classes plus a class \"generated\", so every training image teaches it what real data looks like "
+             "while a few labelled ones (labels in all, as many of each class) teach it the classes. Its loss is the "
+             "cross-entropy on the labelled images plus w times the GAN game on all training images and on "
+             "generated ones, with D(x) = sigmoid(logsumexp of the K class logits); the generator is trained by "
+             "feature matching, to match the mean of D's last hidden layer on real images. What is measured is the "
+             "discriminator's test error as a classifier: compare it with a run with unsupervised_weight=0, the "
+             "same discriminator trained on the labelled images alone, the baseline the paper improves on. The "
+             "figures are the GAN's (samples, progress, interpolation, the game); the samples are a by-product "
+             "here, since feature matching serves the classifier rather than the looks of the images, and a run "
+             "with unsupervised_weight=0 trains no generator and draws none of them.")
+    captions = {
+        **GAN.captions,
+        "game": "The game against the training step: the generator's feature-matching loss (the discriminator's "
+                "own losses, loss_sup and loss_unsup, are in the learning curves), D's mean output on real images "
+                "D(x) and on generated ones D(G(z)), and the generator's gradient norm (log scale).",
+    }
+    commands = ("sample", "attack", "certify")
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

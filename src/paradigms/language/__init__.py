@@ -9,7 +9,15 @@ A Hugging Face BERT checkpoint (MiniLM) in our transformer, and its sentence emb
 :mod:`paradigms.nets.pretrained`, :mod:`paradigms.nets.sentence`.
 """
 
-from .bert import IGNORE, mask_tokens, masked_lm_loss
-from .gpt import next_token_loss
+from typing import TYPE_CHECKING
 
-__all__ = ["IGNORE", "mask_tokens", "masked_lm_loss", "next_token_loss"]
+from ..lazy import attach
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
+    from .bert import IGNORE, mask_tokens, masked_lm_loss
+    from .gpt import next_token_loss
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "bert": ["IGNORE", "mask_tokens", "masked_lm_loss"],
+    "gpt": ["next_token_loss"],
+})

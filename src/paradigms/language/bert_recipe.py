@@ -43,6 +43,19 @@ class BERT(TextRecipe):
     Config = BERTConfig
     specials = BERT_SPECIALS
     causal = False
+    about = ("BERT (Devlin, Chang, Lee & Toutanova 2019, \"BERT: pre-training of deep bidirectional transformers for "
+             "language understanding\") learns language by filling in blanks: 15% of the tokens of each window are "
+             "chosen, 80% of those become [MASK], 10% a random token and 10% stay as they are, and a bidirectional "
+             "transformer (post-norm, BERT's layout) predicts the chosen tokens from the text on both sides, "
+             "L = -(1/|M|) sum over the chosen positions t of log p(x_t | the altered text). The tokeniser is a "
+             "lower-cased WordPiece trained on the corpus, so a blank is usually a whole word. It is measured on "
+             "held-out text, always under the same masks, by the masked-token loss and the share of chosen tokens "
+             "predicted exactly. The recipe draws no figure of its own: the notes show held-out lines with one word "
+             "masked and the model's five best guesses (are they at least the right kind of word?), paradigms fill "
+             "asks it about a sentence of your own, and paradigms embed compares sentences by the mean of its last "
+             "states.")
+    captions = {}  # no figure of its own: the engine's learning curves and the guesses in the notes
+    commands = ("fill", "embed")
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:
@@ -94,7 +107,8 @@ class BERT(TextRecipe):
     # -- fill in the blanks --------------------------------------------------------------------------
     @torch.no_grad()
     def fill(self, text: str, top: int = 5) -> list[list[tuple[str, float]]]:
-        """For each [MASK] in ``text``, the ``top`` most likely tokens and their probabilities."""
+        """For each [MASK] in ``text``, the ``top`` most likely tokens and their probabilities; never a special token
+        ([MASK], [PAD], [CLS], ...): the probabilities are over the vocabulary's words and pieces alone."""
         if "[MASK]" not in text:
             raise UserError(f"no [MASK] in {text!r}: write [MASK] where the word to predict goes, "
                             "e.g. \"The cat [MASK] on the mat\"")
@@ -105,6 +119,8 @@ class BERT(TextRecipe):
                             f"give at most {block} tokens")
         self.net.eval()
         logits = self.net(ids[None].to(self.ctx.device))[0].float()          # (T, V)
+        specials = [self.tokenizer.token_id(s) for s in self.tokenizer.specials]
+        logits[:, specials] = float("-inf")                                  # a blank is filled with a word
         probs = logits.softmax(-1)
         out = []
         for pos in (ids == self.mask_id).nonzero().flatten().tolist():

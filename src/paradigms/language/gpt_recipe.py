@@ -36,6 +36,20 @@ class GPT(TextRecipe):
     measures = "validation loss (nats per token) of next-token prediction"
     Config = GPTConfig
     causal = True
+    about = ("A GPT learns language by predicting each next token of a text from the tokens before it (Radford, "
+             "Narasimhan, Salimans & Sutskever 2018, \"Improving language understanding by generative "
+             "pre-training\"): a causal transformer reads a window of T tokens and minimises L = -(1/T) sum_t log "
+             "p(x_{t+1} | x_1..x_t), all T predictions in one forward pass. The quick preset is the small CPU "
+             "\"baby GPT\" of Karpathy's nanoGPT and the full one its GPU configuration; the default corpus is "
+             "Python's own standard library, read character by character, and init_from starts a run from another "
+             "gpt run, to pretrain on general text and fine-tune on a small corpus. It is measured by the "
+             "validation loss in nats per token (exp of it, the perplexity, is how many equally likely tokens the "
+             "model is still choosing between). The recipe draws no figure of its own: read the learning curves (a "
+             "validation loss that rises while the training loss falls is overfitting) and the sample of generated "
+             "text in the notes, to judge how much of the corpus's words, spelling and layout it has picked up; "
+             "paradigms sample RUN_DIR --prompt TEXT generates more.")
+    captions = {}  # no figure of its own: the engine's learning curves and the sample in the notes
+    commands = ("sample",)
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

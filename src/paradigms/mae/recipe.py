@@ -77,6 +77,26 @@ class MaskedAutoencoder(EncoderRecipe):
     encoder = "encoder"
     network = "encoder"
     Config = MAEConfig
+    about = ("A masked autoencoder (He, Chen, Xie, Li, Dollár & Girshick 2021, \"Masked autoencoders are scalable "
+             "vision learners\") pre-trains a Vision Transformer without labels: every step hides a random "
+             "mask_ratio (75% by default) of each image's patches, the encoder sees only the visible ones, a light "
+             "decoder puts a learned mask token in place of each hidden patch and predicts every patch's pixels, "
+             "and the loss is the mean squared error on the hidden patches alone (with norm_pix_loss, each target "
+             "patch standardised by its own mean and variance first). It is measured by that loss on test images "
+             "under masks fixed by the seed, and at the end of training at each of several mask ratios; its real "
+             "test is downstream, fine-tuning its encoder on labels with finetune --from. The figures show masked "
+             "test images, their reconstructions and the originals, then the same images at several mask ratios: "
+             "look at how much of an image the network infers from the few patches it sees, and how the reconstruction "
+             "degrades as more is hidden. The predicted patches are blurry, since the squared error rewards the "
+             "average of the plausible ones; the paper's point is that the encoder learns useful features anyway.")
+    captions = {
+        "reconstructions": "Three rows of test images: the input with the hidden patches in grey, the decoder's "
+                           "prediction with the visible patches pasted back, and the original.",
+        "mask_ratios": "The same test images at each mask ratio in ratios (the masked input, then its "
+                       "reconstruction), the original last: look for the ratio at which the reconstructions stop "
+                       "being recognisable.",
+    }
+    commands = ()
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:

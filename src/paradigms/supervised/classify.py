@@ -6,8 +6,8 @@ Learn f_theta: x -> p(y | x) from labelled pairs by minimising the empirical cro
 
 with minibatch SGD (Robbins & Monro 1951; gradients by backpropagation, Rumelhart et al. 1986).
 Targets may be class indices or probability vectors (soft targets, as mixup/CutMix produce).
-Networks: MLP, LeNet-5, a small ResNet (:mod:`paradigms.nets`), all on pixels in [0, 1]; any image
-dataset of :mod:`paradigms.data`.
+Networks: MLP, LeNet-5, a small ResNet, ResNet-18, a ViT (:mod:`paradigms.nets`), all on pixels in [0, 1]; any
+labelled image dataset of :mod:`paradigms.data`.
 
 Paradigms defined from this one change it through its hooks (:mod:`paradigms.hooks`), which it calls at these
 points: ``setup`` once the network and the augmentation exist (before the loaders), ``loss`` for each training
@@ -57,6 +57,29 @@ class Supervised(ImageRecipe):
     encoder = "model"
     network = "model"
     Config = SupervisedConfig
+    about = ("Supervised learning: a classifier learns p(y | x) from labelled images by minimising the cross-entropy "
+             "L = -(1/N) sum_n log p(y_n | x_n) with minibatch stochastic gradient descent, its gradients computed by "
+             "backpropagation (Rumelhart, Hinton & Williams 1986, \"Learning representations by back-propagating "
+             "errors\"). The network reads pixels in [0, 1] and is an MLP, LeNet-5 (LeCun, Bottou, Bengio & Haffner "
+             "1998, \"Gradient-based learning applied to document recognition\"), a ResNet or a ViT; on the embedded "
+             "digits it is a small LeNet-5. It is the baseline every other way of learning in the lecture is compared "
+             "with, and the one the others change: augmentation and label smoothing are its settings, adversarial "
+             "training is its adversarial settings, fine-tuning is this recipe started from another run's weights. "
+             "The confusion matrix shows which classes the network mixes up (everything off the diagonal), and the "
+             "most confident mistakes show what those errors look like: ambiguous images, or plain failures. In the "
+             "learning curves, a training loss that keeps falling while the evaluation loss rises is overfitting.")
+    captions = {
+        "augmented_batch": "A sample of the first training batch after the augmentation policy, each image titled "
+                           "with what was done to it (a mix: its weight and the image blended in): the variations the "
+                           "network is taught to ignore.",
+        "confusion": "Confusion matrix of the evaluation images (the test set, or the held-out validation images "
+                     "with val_size): rows are the true classes, columns the predicted ones; the diagonal is what the "
+                     "network gets right, and a large cell off it is a pair of classes it confuses.",
+        "mistakes": "The evaluation images the network got wrong with the most confidence, each titled with its "
+                    "prediction, the probability it gave it and the true class: look for ambiguous images, and for "
+                    "confident errors that a person would never make.",
+    }
+    commands = ("attack", "certify")
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:
@@ -80,6 +103,10 @@ class Supervised(ImageRecipe):
         super().__init__(cfg, ctx)
         x, y, test_x, test_y = self.load_images()
         data = self.data
+        if not self.data.labelled:
+            raise UserError(f"dataset {cfg.dataset!r} has no labels (images with no class sub-folders): a classifier "
+                            "learns from one sub-folder of images per class (PATH/cat/1.png, PATH/dog/1.jpg, ...); "
+                            "on unlabelled images use simclr or moco")
         if len(self.classes) < 2:
             raise UserError(f"classes={cfg.classes}: a classifier needs at least two classes")
         self.hooks = hooks_for(self)   # paradigms defined from this one (adversarial training)

@@ -7,6 +7,13 @@ The strategies (which layers to freeze, at which rates) are here; reading and im
 :mod:`paradigms.weights`.
 """
 
-from .core import apply_strategy, parse_strategy, transfer
+from typing import TYPE_CHECKING
 
-__all__ = ["apply_strategy", "parse_strategy", "transfer"]
+from ..lazy import attach
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
+    from .core import apply_strategy, parse_strategy, transfer
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "core": ["apply_strategy", "parse_strategy", "transfer"],
+})

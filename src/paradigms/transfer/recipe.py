@@ -61,6 +61,24 @@ class Finetune(Supervised):
     family = "transfer"
     measures = "target test accuracy after transfer (linear probe, fine-tune, freeze-k, discriminative rates)"
     Config = FinetuneConfig
+    about = ("Transfer learning: a supervised classifier whose training starts from what another network learned "
+             "(a run folder given with --from, or a weights file) instead of a random initialisation, as in "
+             "Yosinski, Clune, Bengio & Lipson 2014, \"How transferable are features in deep neural networks?\". "
+             "The source's layers are copied (all of them, or the first transfer.copy_layers), the head is new by "
+             "default, and the strategy decides what trains: linear-probe freezes every copied layer, finetune "
+             "trains them all, freeze:K freezes the first K. Copied layers learn at transfer.backbone_lr times the "
+             "head's rate, optionally lower still layer by layer down the network (discriminative fine-tuning, "
+             "Howard & Ruder 2018, \"Universal language model fine-tuning for text classification\"); the loss, "
+             "the evaluation and the other figures are the supervised recipe's. The transfer figure shows which "
+             "layers were copied, which are new and which are frozen. Compare the accuracy with the same recipe run "
+             "without --from on the same labels: that difference is what the source's knowledge is worth, and it "
+             "can be small or even negative when the source task is far from the target.")
+    captions = {
+        **Supervised.captions,
+        "transfer": "The network's layers from the input (bottom) to the head (top): blue bars were copied from the "
+                    "source, orange ones are new, hatched ones are frozen, and each says its learning-rate scale.",
+    }
+    commands = ("attack", "certify")
 
     @classmethod
     def preset(cls, name: str, dataset: str) -> dict:
