@@ -42,6 +42,11 @@ def test_zero_shot_warns_about_the_labels_it_cannot_read_and_answers_the_rest(cl
     assert "seven" in out and "one" in out
     code, out, err = run_cli(capsys, "zero-shot", str(clip_run), str(digit_png), "--labels", "seven,one")
     assert code == 0 and "warning" not in err
+    from paradigms.engine.results import read_results
+
+    kept = [r for r in read_results(clip_run) if r.command == "zero-shot"]   # both answers kept, in order
+    assert [r.parameters["labels"] for r in kept] == ["seven, one, banana", "seven, one"]
+    assert "cannot read 'banana'" in kept[0].summary and kept[1].rows[0][0] == "seven.png"
 
 
 @pytest.mark.parametrize("eps, norm", [("2", "linf"), ("0.1,1.5", "linf"), ("9", "l2")])

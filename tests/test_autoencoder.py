@@ -129,7 +129,7 @@ def test_sample_writes_a_grid_for_a_vae_and_refuses_a_run_that_cannot_sample(tmp
     code, out, err = run_cli(capsys, "sample", str(tmp_path / "vae"), "--n", "12", "--seed", "3")
     assert code == 0, err
     png = tmp_path / "vae" / "samples-seed3.png"
-    assert Image.open(png).size == (4 * 9 + 1, 3 * 9 + 1)  # 12 8x8 digits, 4 columns, 1-pixel lines
+    assert Image.open(png).size == (4 * 65 + 1, 3 * 65 + 1)  # 12 8x8 digits shown 64 px wide, 4 columns, 1-px lines
     # the 2-D manifold, asked for on a 20-D code: said in one line (exit 2), nothing drawn
     line = error_line(capsys, "sample", str(tmp_path / "vae"), "--manifold")
     assert "drawn for a 2-D code only" in line and "20 dimensions" in line and "code=2" in line
@@ -154,7 +154,7 @@ def test_a_vae_with_a_2d_code_draws_its_latent_manifold(tmp_path, capsys):
     code, out, err = run_cli(capsys, "sample", str(tmp_path / "vae2"), "--manifold")
     assert code == 0, err
     assert "15x15 latent manifold" in out
-    assert Image.open(tmp_path / "vae2" / "manifold.png").size == (15 * 9 + 1, 15 * 9 + 1)  # 8x8 digits
+    assert Image.open(tmp_path / "vae2" / "manifold.png").size == (15 * 65 + 1, 15 * 65 + 1)  # 8x8 digits, x8
 
 
 def test_auroc_matches_scikit_learn_with_ties():

@@ -195,5 +195,5 @@ def test_pretrain_finetune_attack_certify_is_one_pipeline_of_commands(capsys, tm
         assert code == 0, err
     transfer = json.loads((ft / "transfer.json").read_text())
     assert transfer["loaded"] and any(layer["loaded"] for layer in transfer["layers"])   # SimCLR's encoder went in
-    assert list(ft.glob("attacks/*")) or list(ft.glob("attack*")), sorted(p.name for p in ft.iterdir())
+    assert list(ft.glob("results/*-attack-*.json")), sorted(p.name for p in ft.iterdir())
     assert list(ft.glob("certif*")), sorted(p.name for p in ft.iterdir())

@@ -69,9 +69,33 @@ def zero_shot(
     x = torch.stack(pixels)                                                          # (N, C, H, W) uint8
     probs = trained.zero_shot(x.float() / 255, names, template)                      # (N, K)
     k = min(top, len(names))
+    rows = []
     for path, p in zip(images, probs):
         best = p.topk(k)
-        typer.echo(f"{path}: " + "  ".join(f"{names[i]} {float(q):.3f}" for q, i in zip(best.values, best.indices)))
+        shown = [f"{names[i]} {float(q):.3f}" for q, i in zip(best.values, best.indices)]
+        typer.echo(f"{path}: " + "  ".join(shown))
+        rows.append([path.name, *shown, *[""] * (k - len(shown))])
+    keep_result(run_dir, names, template, unreadable, rows, probs)
+
+
+def keep_result(run_dir: Path, names, template, unreadable, rows, probs) -> None:
+    """The answers kept with the run, a table in its report (a later zero-shot never replaces them)."""
+    from ..engine.report import save_result
+    from ..engine.results import Result
+
+    k = len(rows[0]) - 1
+    note = (f" The text tower cannot read {', '.join(map(repr, unreadable))}: those labels mean nothing."
+            if unreadable else "")
+    result = Result(command="zero-shot", name="zero-shot", title=f"Zero-shot: {len(rows)} image(s) among "
+                    f"{len(names)} typed labels",
+                    parameters={"labels": ", ".join(names), "templates": "; ".join(template) if template else
+                                "the run's training templates"},
+                    columns=["image", *[f"{'best' if i == 0 else f'#{i + 1}'} (probability)" for i in range(k)]],
+                    rows=rows, summary="Each label's classifier is its prompts' text embedding; an image goes to the "
+                    "most similar label, at the run's learned temperature." + note,
+                    values={"labels": names, "probabilities": [[round(float(q), 6) for q in p] for p in probs]})
+    path, _ = save_result(run_dir, result)
+    typer.echo(f"results: {path}", err=True)      # stdout holds the answers alone
 
 
 def commands(app) -> None:
