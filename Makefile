@@ -6,7 +6,7 @@ LOCK    := constraints.txt
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
+.PHONY: demo lab test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
 	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
@@ -22,13 +22,17 @@ $(VENV)/.torch: $(LOCK) | $(PY)
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(LOCK) $(VENV)/.torch
-	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test]'
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,lab]'
 	touch $@
 
 install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/paradigms run supervised
+
+# The lab on the runs the demo (and every `paradigms run`) made: http://127.0.0.1:7860/
+lab: install
+	$(VENV)/bin/paradigms lab runs
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -54,7 +58,7 @@ lock:
 	python3 -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip setuptools
 	.lock-venv/bin/python -m pip install -q torch==2.13.0
-	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test,bench]'
+	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test,lab,bench]'
 	.lock-venv/bin/python -m pip install -q --no-deps torchattacks==3.5.1
 	{ echo "# The lock: every package that make demo / make test installs, at the version tested. Made by make lock"; \
 	  echo "# from pyproject.toml's ranges; refresh it on purpose, run make test, and say so in the commit."; \
@@ -78,7 +82,7 @@ bench-transfer: install
 # against torchattacks and IBM ART, benchmark-only peers (never runtime dependencies): torchattacks without its
 # dependencies (they would pull torchvision, and with it a CUDA torch).
 $(VENV)/.bench: $(LOCK) $(VENV)/.installed
-	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,bench]'
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,lab,bench]'
 	$(PIP) install -q -c $(LOCK) --no-deps torchattacks
 	touch $@
 

@@ -72,7 +72,10 @@ def plugin_names(package: str, field: str) -> list[str]:
 PACKAGES = sorted(p.name for p in SRC.iterdir() if (p / "__init__.py").is_file())
 PARADIGMS = [p for p in PACKAGES if plugin_names(p, "RECIPES") or plugin_names(p, "HOOKS")]
 """A paradigm is a package whose plugin brings recipes or hooks; every other package is shared machinery."""
-CLI = {"paradigms.cli", "paradigms.__main__"} | {m for p in PACKAGES for m in plugin_names(p, "COMMANDS")}
+CLI = ({"paradigms.cli", "paradigms.__main__"} | {m for p in PACKAGES for m in plugin_names(p, "COMMANDS")}
+       | {m for m in MODULES if m == "paradigms.lab" or m.startswith("paradigms.lab.")})
+"""The top floor: the command line, each package's commands, and the lab beside them (they call the library; the
+library never imports them)."""
 
 
 def allowed_arrows() -> set[tuple[str, str]]:
@@ -87,6 +90,7 @@ def test_the_reading_found_the_package():
             "mae"} <= set(PARADIGMS)
     assert {"data", "nets", "engine", "evaluate"} <= set(PACKAGES) - set(PARADIGMS)
     assert "paradigms.adversarial.commands" in CLI and "paradigms.language.commands" in CLI
+    assert "paradigms.lab.server" in CLI and "lab" not in PARADIGMS
     # the reading sees imports inside functions, relative and absolute
     assert "paradigms.weights" in GRAPH["paradigms.language.corpus"]
     assert "paradigms.cli" in GRAPH["paradigms.adversarial.commands"]

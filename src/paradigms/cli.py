@@ -210,6 +210,25 @@ def config(
     typer.echo(to_commented_yaml(cfg), nl=False)
 
 
+def lab(
+    runs_dir: Annotated[Path, typer.Argument(help="the folder of runs to show (and to start new ones in)")] = Path("runs"),
+    host: Annotated[str, typer.Option(help="the address to listen on; any but loopback needs a token")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the port")] = 7860,
+    token: Annotated[Optional[str], typer.Option(help="required on every request (default: none on loopback, a "
+                                                      "new one printed otherwise)")] = None,
+) -> None:
+    """The lab: your runs in the browser, their curves live, runs started, stopped and compared there."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UserError("the lab needs its extra: pip install -e '.[lab]' (Starlette and uvicorn), then "
+                        "paradigms lab again") from None
+    from .lab import serve
+
+    serve(runs_dir, host, port, token, echo=typer.echo)
+
+
 def datasets(data_dir: DataDir = None) -> None:
     """The datasets: what each is, where it comes from, its licence, and where its files go (or are)."""
     from .data import registry
@@ -266,6 +285,7 @@ def build_app() -> typer.Typer:
     app.command("sample")(sample)
     app.command("config")(config)
     app.command("datasets")(datasets)
+    app.command("lab")(lab)
     for plugin in plugins():
         if getattr(plugin, "COMMANDS", None):
             importlib.import_module(plugin.COMMANDS).commands(app)

@@ -215,7 +215,8 @@ def report_context(run_dir: Path) -> dict:
         text = path.read_text()
         if not text.lstrip().startswith("{"):          # an earlier version kept command results here as JSON
             notes.append({"title": "Stopped early" if path.stem == "stopped" else _label(path.stem), "text": text})
-    return {"title": f"{recipe_name} on {dataset} · {preset} preset · {date}", "meta": " · ".join(meta),
+    lab = f"paradigms lab {run_dir.parent}, then open the run {run_dir.name}"
+    return {"title": f"{recipe_name} on {dataset} · {preset} preset · {date}", "meta": " · ".join(meta), "lab": lab,
             "about": getattr(recipe, "about", ""),
             "metrics": [(k, format_metric(k, v)) for k, v in final.items()],
             "notes": notes, "figures": figure_list(run_dir),

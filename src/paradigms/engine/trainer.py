@@ -27,6 +27,7 @@ from tqdm import tqdm
 from .. import config as configlib
 from ..errors import Diverged, NonFiniteLoss, UserError, make_folder
 from . import checkpoint as ckpt
+from . import runstate
 from .context import Context, rank_step_seed, seed_everything
 from .report import draw_figures, write_report
 from .runlog import RunLog, is_rate
@@ -158,6 +159,25 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self) -> dict:
+        """Train to the end (or resume and train to the end); returns the final metrics. ``state.json`` says the run
+        is running, then how it ended (:mod:`.runstate`)."""
+        if self.ctx.is_main:
+            runstate.started(self.run_dir, resumed=self.resume)
+        try:
+            final = self._fit()
+        except KeyboardInterrupt:
+            if self.ctx.is_main:
+                runstate.ended(self.run_dir, "interrupted")
+            raise
+        except BaseException as e:
+            if self.ctx.is_main:
+                runstate.ended(self.run_dir, "failed", str(e) or type(e).__name__)
+            raise
+        if self.ctx.is_main:
+            runstate.ended(self.run_dir, "finished")
+        return final
+
+    def _fit(self) -> dict:
         cfg, ctx, recipe = self.cfg, self.ctx, self.recipe
         epoch, start_batch, step = self.restore() if self.resume else (0, 0, 0)
         if ctx.is_main:  # the run folder is made (and checked) by __init__

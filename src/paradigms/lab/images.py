@@ -1,0 +1,67 @@
+"""Images sent to the lab: checked before anything trusts them (size in bytes and in pixels, a format Pillow reads,
+not a decompression bomb), then made into what a run's network takes (its channels and size)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+MAX_PIXELS = 4096 * 4096
+"""Pixels an uploaded image may hold (Pillow's own guard stops at twice its MAX_IMAGE_PIXELS; this is stricter)."""
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
+
+
+def decode_upload(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """The bytes of an image file as uint8 (C, H, W) in Pillow ``mode`` ("L" or "RGB"), resized to ``size`` (H, W);
+    :class:`UserError` (one line) for an empty body, a file that is not an image, a format not in :data:`FORMATS`,
+    an image over :data:`MAX_PIXELS` or a damaged one."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise UserError("no image was sent: send the bytes of a PNG or JPEG file")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format not in FORMATS:
+                raise UserError(f"a {im.format} image is not taken here; send {', '.join(FORMATS[:2])} or "
+                                f"{', '.join(FORMATS[2:])}")
+            if im.width * im.height > MAX_PIXELS:
+                raise UserError(f"the image is {im.width}x{im.height} pixels; at most {MAX_PIXELS:,} pixels are "
+                                "taken (a smaller image, please)")
+            im = im.convert(mode)
+            if im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            a = np.asarray(im, dtype=np.uint8)
+    except UserError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
+        raise UserError(f"the file sent is not an image Pillow can read ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:120]})") from None
+    return a[None].copy() if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
+
+
+def network_input(run: Path, data: bytes) -> dict:
+    """An uploaded image as the run's network would see it: its shape and a PNG of it (a data URI, scaled up)."""
+    try:
+        card = json.loads((Path(run) / "model.json").read_text())
+        c, h, w = card["input_shape"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{Path(run).name} has no network that takes images (no model.json with an input "
+                        "shape)") from None
+    pixels = decode_upload(data, "L" if c == 1 else "RGB", (h, w))
+    from PIL import Image
+
+    factor = max(1, 128 // max(h, w))
+    shown = pixels.repeat(factor, 1).repeat(factor, 2)
+    img = Image.fromarray(shown[0] if c == 1 else shown.transpose(1, 2, 0))
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return {"shape": [c, h, w], "png": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()}
+
+
+__all__ = ["FORMATS", "MAX_PIXELS", "decode_upload", "network_input"]
