@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo lab test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli clean
+	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli bench-lab clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -47,6 +47,11 @@ bench-quick: install
 # Start-up of the command line: `paradigms --help` and `--version`, wall time of a fresh process (under a minute).
 bench-cli: install
 	$(PY) benchmarks/bench_cli.py --out BENCHMARKS.md
+
+# The lab under load, on loopback: 500 requests for run pages and metrics from 16 clients while a run started through
+# the lab trains; p50 / p95 latency, and the run's speed against the same run with no lab (a few minutes).
+bench-lab: install
+	$(PY) benchmarks/bench_lab.py --out BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

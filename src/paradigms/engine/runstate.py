@@ -37,7 +37,15 @@ def started(run_dir: Path, resumed: bool = False) -> None:
     old = _read(run_dir)
     _write(run_dir, {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
                      "started": old.get("started") if resumed and old.get("started") else _now(), "resumed": resumed,
-                     "command": [Path(sys.argv[0]).name, *sys.argv[1:]]})
+                     "command": _command()})
+
+
+def _command() -> list[str] | None:
+    """The ``paradigms`` command line of this process (``python -m paradigms`` counts), None when it is another."""
+    program = Path(sys.argv[0])
+    if program.name == "paradigms" or (program.name == "__main__.py" and program.parent.name == "paradigms"):
+        return ["paradigms", *sys.argv[1:]]
+    return None     # a Trainer called from Python: its config.yaml says how to make it again
 
 
 def ended(run_dir: Path, state: str, error: str | None = None) -> None:

@@ -198,7 +198,10 @@ class RunQueue:
                 if job.state not in ("running", "stopping"):
                     continue
                 proc = self.procs.get(job.id)
-                code = proc.poll() if proc is not None else (None if job.pid and alive(job.pid) else -1)
+                if proc is not None:
+                    code = proc.poll()
+                else:   # started by a lab before a restart: not our child, so its run folder says how it ended
+                    code = None if job.pid and alive(job.pid) else self._ended_with(job)
                 if code is None:
                     continue
                 self.procs.pop(job.id, None)
@@ -212,6 +215,12 @@ class RunQueue:
                     changed = True
             if changed:
                 self._save()
+
+    def _ended_with(self, job: Job) -> int:
+        """An exit status for a run that is no child of this lab: 0 when its folder says finished."""
+        from ..engine.runstate import read_state
+
+        return 0 if read_state(self.root / job.run)["state"] == "finished" else 1
 
     def _start(self, job: Job) -> None:
         logs = self.home / "logs"

@@ -18,6 +18,7 @@ rebinding); request bodies are limited (``MAX_BODY``); every error is a message,
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import mimetypes
@@ -29,11 +30,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..engine.runlog import read_metrics
 from ..engine.runstate import read_state
 from ..errors import UserError
 from .queue import FieldError, RunQueue, check_request
-from .runs import NotFound, details, inside, list_runs, run_id
+from .runs import METRICS, NotFound, details, inside, list_runs, run_id
 
 MAX_BODY = 10 * 1024 * 1024
 """Bytes a request body may hold."""
@@ -118,7 +118,9 @@ def _error(status: int, message: str, request: Request | None = None) -> Respons
     return HTMLResponse(_page("error.html", title=f"{status}", message=message), status_code=status)
 
 
+@functools.cache
 def _env():
+    """The templates, loaded and compiled once per lab (a page is then a render, not a compile)."""
     from ..engine.report import templates
 
     return templates()
@@ -186,8 +188,9 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
     async def api_metrics(request: Request) -> Response:
         run = run_folder(request)
         since = _int(request.query_params.get("since"), 0)
-        rows = await asyncio.to_thread(read_metrics, run)
-        return JSONResponse({"rows": rows[since:], "next": len(rows), "state": read_state(run)["state"]})
+        rows, count = await asyncio.to_thread(METRICS.json_rows, run, since)
+        state = json.dumps(read_state(run)["state"])
+        return Response(f'{{"rows": {rows}, "next": {count}, "state": {state}}}', media_type="application/json")
 
     async def events(request: Request) -> Response:
         run = run_folder(request)
@@ -196,15 +199,15 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
         async def stream():
             sent, last_state = since, None
             while True:
-                rows = await asyncio.to_thread(read_metrics, run)
-                if len(rows) > sent:
-                    yield f"event: metrics\ndata: {json.dumps({'rows': rows[sent:], 'next': len(rows)})}\n\n"
-                    sent = len(rows)
+                rows, count = await asyncio.to_thread(METRICS.json_rows, run, sent)
+                if count > sent:
+                    yield f'event: metrics\ndata: {{"rows": {rows}, "next": {count}}}\n\n'
+                    sent = count
                 state = read_state(run)["state"]
                 if state != last_state:
                     yield f"event: state\ndata: {json.dumps({'state': state})}\n\n"
                     last_state = state
-                if state != "running" and len(rows) == sent:
+                if state != "running" and count == sent:
                     yield "event: end\ndata: {}\n\n"
                     return
                 if await request.is_disconnected():

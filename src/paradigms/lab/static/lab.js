@@ -38,6 +38,13 @@ function drawChart(canvas, title, series) {
     good.forEach((p, j) => j ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1])));
     g.stroke();
     if (s.dots || good.length === 1) good.forEach(p => { g.beginPath(); g.arc(X(p[0]), Y(p[1]), 2.5, 0, 7); g.fill(); });
+  });
+  // the legend on a pale box, over the lines, so that neither hides the other's words
+  const wide = Math.max(...series.map(s => g.measureText(s.label).width));
+  g.fillStyle = "rgba(255, 255, 255, 0.85)";
+  g.fillRect(w - pad.r - 12 - wide, pad.t + 1, wide + 8, 14 * series.length + 4);
+  series.forEach((s, i) => {
+    g.fillStyle = s.colour || COLOURS[i % COLOURS.length];
     g.fillText(s.label, w - pad.r - 8 - g.measureText(s.label).width, pad.t + 12 + 14 * i);
   });
 }
@@ -187,7 +194,7 @@ async function refreshRuns() {
     const state = tr.querySelector("[data-state]");
     state.textContent = r.state; state.className = `state ${r.state}`;
     if (r.metric) tr.querySelector(".metric").textContent = `${r.metric} ${+r.value.toPrecision(4)}`;
-    if (r.seconds != null) tr.querySelector(".time").textContent = `${r.seconds < 10 ? r.seconds.toFixed(1) : r.seconds.toFixed(0)} s`;
+    tr.querySelector(".time").textContent = r.duration;
   }
 }
 

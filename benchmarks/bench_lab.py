@@ -1,0 +1,480 @@
+"""`make bench-lab`: how fast the lab answers under load, and what serving costs a run training beside it.
+
+On loopback only, bounded in requests and time. Under ``--work`` (default runs/bench-lab) it keeps:
+
+- ``lab/big``: one finished run whose metrics.jsonl has ``--rows`` lines (10,000): a real small run (supervised, one
+  epoch on 300 digits), its rows continued by synthetic but well-formed train and eval rows (the curve's shape,
+  deterministic), its final row last. Rebuilt when its line count differs.
+- ``lab/``: the runs folder that ``paradigms lab`` serves (a subprocess on a free port); the run it starts through
+  ``POST /api/start`` lands there.
+- ``alone-before``, ``alone-after``: the identical ``paradigms run`` with no lab at all, before and after.
+
+While the lab's run trains, ``--clients`` threads (each its own keep-alive httpx client) send ``--requests`` requests
+between them, in turn GET ``/run?run=big``, ``/api/metrics?run=big`` and ``/api/runs``, twice: first as open pages
+do, each client waiting about ``--think`` seconds after each answer, in ``--blocks`` parts with a quiet window (the
+lab open, nothing asked) before and after each, then flat out. Every latency is recorded, every answer must be 200.
+The training's speed is read from its metrics.jsonl as it grows (a train row every 25 steps, seen within 50 ms):
+window by window, busy against quiet, and over the whole run against the identical run with no lab, before and after.
+
+Usage: python benchmarks/bench_lab.py [--requests 500] [--clients 16] [--think 1] [--rows 10000] [--epochs 1500]
+                                      [--out BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench_cli import cpu_name
+from driver import run_benchmark
+
+BIN = Path(sys.executable).parent
+KINDS = {"run page": "/run?run=big", "/api/metrics": "/api/metrics?run=big", "/api/runs": "/api/runs"}
+P95_GOAL_MS, RATIO_GOAL = 100.0, 0.95
+
+
+def options(ap) -> None:
+    ap.add_argument("--requests", type=int, default=500, help="requests in all, from every client together")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent clients (threads)")
+    ap.add_argument("--rows", type=int, default=10_000, help="lines of the big run's metrics.jsonl")
+    ap.add_argument("--epochs", type=int, default=3000,
+                    help="epochs of the training run (supervised on the digits, no evaluation until the end)")
+    ap.add_argument("--think", type=float, default=1.0,
+                    help="seconds each client waits between answer and next request, on average, as a page that polls")
+    ap.add_argument("--blocks", type=int, default=4, help="parts of the paced load, each followed by a quiet window")
+    ap.add_argument("--quiet-s", type=float, default=8.0, help="seconds of each quiet window (the lab open, idle)")
+    ap.add_argument("--max-s", type=float, default=600.0, help="bound on the load and on each training run")
+
+
+def train_sets(epochs: int) -> list[str]:
+    return [f"train.epochs={epochs}", "train.eval_every=0", "train.figures=false"]
+
+
+# -- the big run ------------------------------------------------------------------------------------------------------
+def make_big(run: Path, rows: int) -> str:
+    """A finished run with ``rows`` lines of metrics.jsonl (kept when it already has them); says what it did."""
+    metrics = run / "metrics.jsonl"
+    if metrics.is_file() and (run / "final.json").is_file() and len(metrics.read_text().splitlines()) == rows:
+        return "kept"
+    from paradigms import config as configlib
+    from paradigms import recipes
+    from paradigms.engine import Trainer
+
+    shutil.rmtree(run, ignore_errors=True)
+    cfg = configlib.resolve(recipes.get("supervised"), "quick", None, ["train.epochs=1", "train_size=300"], {})
+    Trainer(cfg, run, progress=False).fit()
+    real = [json.loads(line) for line in metrics.read_text().splitlines()]
+    final = next(r for r in real if r["split"] == "final")
+    kept = [r for r in real if r["split"] != "final"]
+    last = kept[-1]
+    per_epoch = max(1, last["step"] // max(1, last["epoch"]))
+    rng = random.Random(0)
+    step, epoch, t = last["step"], last["epoch"], float(last.get("time_s") or 0.0)
+    out = list(kept)
+    while len(out) < rows - 1:                  # a train row and an eval row an epoch, as the engine writes them
+        step, epoch, t = step + per_epoch, epoch + 1, t + 0.05
+        decay = math.exp(-epoch / 1500)
+        loss = 0.03 + 2.2 * decay * (1 + 0.05 * rng.uniform(-1, 1))
+        acc = min(1.0, 0.99 - 0.75 * decay + 0.01 * rng.uniform(-1, 1))
+        out.append({"step": step, "split": "train", "epoch": epoch - 1, "acc": acc, "loss": loss, "lr": 0.1 * decay})
+        if len(out) < rows - 1:
+            out.append({"step": step, "split": "eval", "epoch": epoch, "time_s": round(t, 3),
+                        "test/acc": acc - 0.01, "test/loss": loss * 1.2})
+    final = {**final, "step": step, "epoch": epoch, "time_s": t}
+    out.append(final)
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in out))
+    (run / "final.json").write_text(json.dumps({k: v for k, v in final.items()
+                                                if k not in ("split", "epoch", "time_s")}, indent=1))
+    return "made"
+
+
+# -- where one request's time goes (in-process, no network, the machine otherwise as it is) ----------------------------
+class NoQueue:
+    """The queue's stand-in: create_app without a worker thread."""
+
+    def snapshot(self) -> list:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def median_ms(f, n: int = 15) -> float:
+    f()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def profile(root: Path) -> dict[str, float]:
+    from starlette.testclient import TestClient
+
+    from paradigms.engine.runlog import read_metrics
+    from paradigms.lab.runs import METRICS, MetricsCache, details, list_runs
+    from paradigms.lab.server import create_app
+
+    big = root / "big"
+    rows = read_metrics(big)
+    client = TestClient(create_app(root, queue=NoQueue()), base_url="http://127.0.0.1")
+    return {"GET /run (in-process)": median_ms(lambda: client.get("/run?run=big")),
+            "GET /api/metrics (in-process)": median_ms(lambda: client.get("/api/metrics?run=big")),
+            f"the {len(rows):,} lines parsed whole (engine.runlog.read_metrics)": median_ms(lambda: read_metrics(big)),
+            "the same, read by a fresh lab cache": median_ms(lambda: MetricsCache().rows(big)),
+            "the lab's cache, the file unchanged": median_ms(lambda: METRICS.rows(big)),
+            "the /api/metrics body from the cache": median_ms(lambda: METRICS.json_rows(big)),
+            "json.dumps of the rows (what the cache spares)": median_ms(lambda: json.dumps({"rows": rows})),
+            "details(big): what the run page shows": median_ms(lambda: details(root, big)),
+            "list_runs: what /api/runs sends": median_ms(lambda: list_runs(root))}
+
+
+# -- a training run watched as it grows -------------------------------------------------------------------------------
+class Watch(threading.Thread):
+    """(time, step) of each train row of ``run``/metrics.jsonl, seen within ``every`` seconds of its writing."""
+
+    def __init__(self, run: Path, every: float = 0.05):
+        super().__init__(daemon=True)
+        self.path, self.every, self.seen, self.stop = run / "metrics.jsonl", every, [], threading.Event()
+        self.final: dict | None = None
+
+    def run(self) -> None:
+        offset, tail = 0, b""
+        while not self.stop.is_set():
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except OSError:
+                chunk = b""
+            now = time.monotonic()
+            if chunk:
+                offset += len(chunk)
+                *lines, tail = (tail + chunk).split(b"\n")
+                for line in lines:
+                    row = json.loads(line)
+                    if row.get("split") == "train":
+                        self.seen.append((now, row["step"]))
+                    elif row.get("split") == "final":
+                        self.final = row
+            if self.final is not None:
+                return
+            self.stop.wait(self.every)
+
+    def steps_by(self, t: float) -> float:
+        """The step the run had reached at time ``t``: linear between the sightings either side of ``t``."""
+        before = [(tt, s) for tt, s in self.seen if tt <= t]
+        after = [(tt, s) for tt, s in self.seen if tt > t]
+        if not before or not after:
+            return float(before[-1][1] if before else 0)
+        (ta, sa), (tb, sb) = before[-1], after[0]
+        return sa + (sb - sa) * (t - ta) / (tb - ta)
+
+
+def argv(out: Path, epochs: int) -> list[str]:
+    """What the lab's queue runs for the request {recipe: supervised, sets: ...} (lab/queue.py), with ``out``."""
+    args = ["run", "supervised", "--preset", "quick", "--out", str(out), "--quiet", "--dataset", "digits"]
+    for s in train_sets(epochs):
+        args += ["--set", s]
+    return args
+
+
+def alone(out: Path, epochs: int, max_s: float) -> Watch:
+    """The training run with no lab at all, watched."""
+    shutil.rmtree(out, ignore_errors=True)
+    watch = Watch(out)
+    watch.start()
+    env = {**os.environ, "PARADIGMS_PROGRESS": "0"}
+    subprocess.run([sys.executable, "-m", "paradigms", *argv(out, epochs)], env=env, check=True, timeout=max_s,
+                   stdout=subprocess.DEVNULL)
+    watch.join(timeout=10)
+    watch.stop.set()
+    print(f"{out.name}: {watch.final['step']} steps in {watch.final['time_s']:.1f} s", flush=True)
+    return watch
+
+
+# -- the lab and its load -----------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load(base: str, requests: int, clients: int, max_s: float, think: float) -> list[tuple[str, int, float, int]]:
+    """``requests`` GETs from ``clients`` threads, the kinds in turn, each client waiting ``think`` seconds after each
+    answer (0: flat out): (kind, status or -1, seconds, bytes) each."""
+    import httpx
+
+    kinds = list(KINDS.items())
+    lock, results, counter = threading.Lock(), [], iter(range(requests))
+    deadline = time.monotonic() + max_s
+
+    def client() -> None:
+        rng = random.Random(threading.get_ident())
+        if think:
+            time.sleep(think * rng.random())         # pages are not all opened at the same instant
+        with httpx.Client(base_url=base, timeout=60) as http:
+            while time.monotonic() < deadline:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                kind, path = kinds[i % len(kinds)]
+                t0 = time.perf_counter()
+                try:
+                    r = http.get(path)
+                    status, size = r.status_code, len(r.content)
+                except httpx.HTTPError:
+                    status, size = -1, 0
+                with lock:
+                    results.append((kind, status, time.perf_counter() - t0, size))
+                if think:
+                    time.sleep(think * (0.5 + rng.random()))   # pages do not poll in step
+
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def wait_for(check, timeout: float, what: str, every: float = 0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"bench-lab: waited {timeout:.0f} s for {what}")
+
+
+def under_load(root: Path, epochs: int, args) -> tuple[Watch, list, str]:
+    """The lab serving ``root``; a run started through it; while it trains, windows in turn: quiet (the lab open,
+    nothing asked), the paced load in ``--blocks`` parts each followed by a quiet window, then the load flat out and
+    a last quiet window. Each window: (kind, start, end, results), kind "quiet", "paced" or "flat out"."""
+    import httpx
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(root.parent / "lab.log", "w")
+    lab = subprocess.Popen([str(BIN / "paradigms"), "lab", str(root), "--port", str(port)], stdout=log,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    windows = []
+
+    def quiet() -> None:
+        t0 = time.monotonic()
+        time.sleep(args.quiet_s)
+        windows.append(("quiet", t0, time.monotonic(), []))
+
+    def busy(kind: str, requests: int, think: float) -> None:
+        t0 = time.monotonic()
+        results = load(base, requests, args.clients, args.max_s, think)
+        windows.append((kind, t0, time.monotonic(), results))
+
+    try:
+        wait_for(lambda: _answers(base), 60, "the lab to answer")
+        body = {"recipe": "supervised", "preset": "quick", "sets": "\n".join(train_sets(epochs))}
+        job = httpx.post(base + "/api/start", json=body, timeout=60).json()
+        run = root / job["run"]
+        watch = Watch(run)
+        watch.start()
+        wait_for(lambda: watch.seen, args.max_s, "the lab's run to log its first steps")
+        quiet()
+        for b in range(args.blocks):
+            busy("paced", args.requests // args.blocks + (b < args.requests % args.blocks), args.think)
+            quiet()
+        busy("flat out", args.requests, 0.0)
+        quiet()
+        if watch.final is not None:
+            print("bench-lab: the run ended before the windows did: give it more --epochs", flush=True)
+        wait_for(lambda: watch.final, args.max_s, "the lab's run to finish", every=0.5)
+        state = wait_for(lambda: _job_state(base, job["job"]), 60, "the lab's queue to see the run end")
+        watch.stop.set()
+        return watch, windows, state
+    finally:
+        lab.send_signal(signal.SIGINT)             # Ctrl-C, as a user stops it
+        try:
+            lab.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+        log.close()
+
+
+def _answers(base: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(base + "/api/queue", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _job_state(base: str, job: int) -> str | None:
+    import httpx
+
+    state = next(j["state"] for j in httpx.get(base + "/api/queue", timeout=10).json() if j["id"] == job)
+    return state if state not in ("queued", "running") else None
+
+
+def pct(xs: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``xs``."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
+
+
+# -- the section ----------------------------------------------------------------------------------------------------------
+def clean(work: Path) -> None:
+    """What an earlier run of this benchmark left, but the big run: the lab's queue and runs, the runs alone."""
+    for path in [work / "lab" / ".lab", work / "lab.log", *work.glob("alone-*"), *(work / "lab").glob("supervised-*")]:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def latency_table(results: list) -> tuple[list[str], float]:
+    """The latencies by kind of request, and the run page's p95 in ms."""
+    table = ["| request | count | errors | p50 | p95 | max | answer size |", "|---|---|---|---|---|---|---|"]
+    by_kind = {k: [r for r in results if r[0] == k] for k in KINDS}
+    for kind, rs in [*by_kind.items(), ("all", results)]:
+        ms = [r[2] * 1000 for r in rs]
+        size = statistics.median([r[3] for r in rs]) / 1000
+        table.append(f"| {'**all**' if kind == 'all' else f'`{KINDS[kind]}`'} | {len(rs)} | "
+                     f"{sum(r[1] != 200 for r in rs)} | {pct(ms, .5):.0f} ms | {pct(ms, .95):.0f} ms | "
+                     f"{max(ms):.0f} ms | {size:,.0f} kB |")
+    return table, pct([r[2] * 1000 for r in by_kind["run page"]], .95)
+
+
+def window_speed(watch: Watch, t0: float, t1: float) -> tuple[float, float]:
+    """The steps the run made between times ``t0`` and ``t1`` (its step at each, read between the rows' sightings)
+    and the window's seconds."""
+    return watch.steps_by(t1) - watch.steps_by(t0), t1 - t0
+
+
+def block(args, runs) -> list[str]:
+    work = Path(args.work).resolve()
+    root = work / "lab"
+    load_avg = os.getloadavg()[0]
+    clean(work)
+    root.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic()
+    made = make_big(root / "big", args.rows)
+    print(f"big run {made}: {args.rows:,} lines", flush=True)
+    where = profile(root)
+    for k, v in where.items():
+        print(f"{k}: {v:.1f} ms", flush=True)
+    before = alone(work / "alone-before", args.epochs, args.max_s)
+    watch, windows, state = under_load(root, args.epochs, args)
+    after = alone(work / "alone-after", args.epochs, args.max_s)
+    minutes = (time.monotonic() - t_start) / 60
+
+    met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    sets = " ".join(f"--set {s}" for s in train_sets(args.epochs))
+    lines = [
+        "## The lab under load", "",
+        f"Command: `make bench-lab` (`python benchmarks/bench_lab.py --requests {args.requests} --clients "
+        f"{args.clients} --think {args.think:g} --blocks {args.blocks} --quiet-s {args.quiet_s:g} --rows {args.rows} "
+        f"--epochs {args.epochs}`); its runs are kept in `{args.work}`. It took {minutes:.0f} minutes.", "",
+        f"Machine: the 2-core development machine ({cpu_name()} x {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}), shared with other work (load average {load_avg:.1f} when it started). "
+        "Loopback only: `paradigms lab` as a subprocess on a free port of 127.0.0.1, the clients in the benchmark's "
+        "process, all on the same two cores as the training.", "",
+        f"The lab serves a runs folder holding one finished run whose metrics.jsonl has {args.rows:,} lines (a real "
+        "run of one epoch on 300 digits, continued by synthetic but well-formed train and eval rows) and starts, "
+        f"through `POST /api/start`, `paradigms run supervised {sets}` on the digits. While that run trains, "
+        f"{args.clients} clients (threads, each a keep-alive httpx client) send {args.requests} GET requests between "
+        "them, the three kinds in turn, twice: first as open pages do, each client waiting about "
+        f"{args.think:g} s (uniformly {args.think / 2:g} to {args.think * 1.5:g} s) after each answer, in "
+        f"{args.blocks} parts with {args.quiet_s:g} s of quiet (the lab open, nothing asked) before and after each, "
+        "then flat out, each client asking again as soon as it has its answer. Every latency is from sending the "
+        "request to having read the whole answer.", "",
+    ]
+    paced = [r for kind, _, _, rs in windows if kind == "paced" for r in rs]
+    flat = [r for kind, _, _, rs in windows if kind == "flat out" for r in rs]
+    p95 = {}
+    for name, results in (("as pages poll", paced), ("flat out", flat)):
+        table, p95[name] = latency_table(results)
+        seconds = sum(t1 - t0 for kind, t0, t1, _ in windows if kind == ("paced" if name != "flat out" else name))
+        lines += [f"### Latency, {name}", "",
+                  f"{len(results)} requests in {seconds:.1f} s ({len(results) / seconds:.1f} requests/s).", "",
+                  *table, ""]
+
+    # the training's speed, window by window
+    rows, sums = ["| window | what the lab did | steps | seconds | steps/s |", "|---|---|---|---|---|"], {}
+    for i, (kind, t0, t1, _) in enumerate(windows, 1):
+        steps, secs = window_speed(watch, t0, t1)
+        rows.append(f"| {i} | {kind} | {steps:,.0f} | {secs:.1f} | {steps / secs:.0f} |")
+        total = sums.setdefault(kind, [0, 0.0])
+        total[0] += steps
+        total[1] += secs
+    rate = {k: v[0] / v[1] for k, v in sums.items()}
+    quiet_rates = [steps / secs for steps, secs in (window_speed(watch, t0, t1) for kind, t0, t1, _ in windows
+                                                     if kind == "quiet")]
+    flat_i = next(i for i, w in enumerate(windows) if w[0] == "flat out")
+    around = [window_speed(watch, *windows[j][1:3]) for j in (flat_i - 1, flat_i + 1)]
+    around_rate = sum(s for s, _ in around) / sum(t for _, t in around)
+    paced_ratio, flat_ratio = rate["paced"] / rate["quiet"], rate["flat out"] / around_rate
+    whole = {name: w.final["step"] / w.final["time_s"] for name, w in
+             (("before", before), ("lab", watch), ("after", after))}
+    whole_ratio = whole["lab"] / statistics.mean([whole["before"], whole["after"]])
+    noise = abs(whole["before"] - whole["after"]) / max(whole["before"], whole["after"])
+    print(f"p95 /run {p95['as pages poll']:.0f} ms as pages poll, {p95['flat out']:.0f} ms flat out; training "
+          f"paced/quiet {paced_ratio:.3f}x, flat/quiet {flat_ratio:.3f}x, whole run with the lab / alone "
+          f"{whole_ratio:.3f}x (alone runs {noise:.0%} apart)", flush=True)
+    errors = [r for r in paced + flat if r[1] != 200]
+    lines += [
+        "### The training's speed", "",
+        "Each step is read from the run's metrics.jsonl as it grows (a train row every 25 steps, seen within "
+        "50 ms); a window's speed is the steps made between its start and its end (the step at each instant read "
+        "on the line between the rows seen either side) over its length. The quiet windows, between the busy ones, are the same run with the lab open and idle: the "
+        "comparison that the machine's drift (other work on it) disturbs least.", "",
+        *rows, "",
+        f"Paced windows together: {rate['paced']:.0f} steps/s against {rate['quiet']:.0f} in the quiet ones: "
+        f"**{paced_ratio:.3f}x**; the quiet windows alone range from {min(quiet_rates):.0f} to "
+        f"{max(quiet_rates):.0f} steps/s, the machine's own drift. Flat out: {rate['flat out']:.0f} steps/s against {around_rate:.0f} in the quiet "
+        f"windows either side: **{flat_ratio:.2f}x**: the lab and its clients then take the cores that the "
+        "training's two threads need.", "",
+        f"The whole run (its final row's `time_s`) against the identical `paradigms run` with no lab at all, run "
+        f"before and after: {whole['lab']:.0f} steps/s with the lab (every window, busy or quiet), "
+        f"{whole['before']:.0f} alone before, {whole['after']:.0f} alone after: {whole_ratio:.2f}x. The two runs "
+        f"alone differ from each other by {noise:.0%}: a ratio within that of 1x is within this machine's noise. "
+        f"The lab's queue saw its run end: {state}.", "",
+        "| goal | measured | |", "|---|---|---|",
+        f"| p95 latency of the run page of a {args.rows:,}-line run < {P95_GOAL_MS:.0f} ms | "
+        f"{p95['as pages poll']:.0f} ms as pages poll, {p95['flat out']:.0f} ms flat out | "
+        f"{met(p95['as pages poll'] < P95_GOAL_MS)} (flat out: {met(p95['flat out'] < P95_GOAL_MS)}) |",
+        f"| every request answered 200 | {len(paced) + len(flat) - len(errors)} of {len(paced) + len(flat)} "
+        f"(asked: {2 * args.requests}) | {met(not errors and len(paced) == len(flat) == args.requests)} |",
+        f"| training speed with the lab serving / with it idle >= {RATIO_GOAL}x | {paced_ratio:.3f}x as pages poll, "
+        f"{flat_ratio:.3f}x flat out | {met(paced_ratio >= RATIO_GOAL)} (flat out: {met(flat_ratio >= RATIO_GOAL)}) |",
+        f"| the whole run with the lab / with no lab >= {RATIO_GOAL}x | {whole_ratio:.3f}x (the runs alone "
+        f"{noise:.0%} apart) | {met(whole_ratio >= RATIO_GOAL)} |", "",
+        "Where one request's time goes, measured in the benchmark's process before the load (no network, one "
+        "request at a time, median of 15):", "",
+        "| part | median |", "|---|---|",
+        *[f"| {k} | {v:.2f} ms |" for k, v in where.items()],
+    ]
+    return lines
+
+
+def main() -> None:
+    run_benchmark(__file__, block, options=options, data=None)
+
+
+if __name__ == "__main__":
+    main()

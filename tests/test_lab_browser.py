@@ -1,0 +1,223 @@
+"""The lab in a real browser (Playwright driving Debian's Chromium): the runs page, a run started from the form and
+watched live, compare, a bad setting, and not one request leaving the lab's own address.
+
+The lab runs in this process (uvicorn in a thread, on a free loopback port) over a runs folder holding two tiny runs
+trained beforehand. The live curve is checked from inside the page: an init script wraps the page's ``EventSource``
+(the lab's code is untouched and nothing new is exposed) and, on each ``metrics`` event the stream delivers, notes the
+rows it carried, the run's state shown at that moment and whether the "loss" chart's pixels changed once lab.js drew
+them (the wrapper's listener runs before lab.js's: it reads the canvas before and, a task later, after the redraw).
+
+Its screenshots go to the test's temporary folder; with PARADIGMS_SCREENSHOTS=DIR the live run's page is also copied
+to DIR/lab.png (docs/screenshots.sh makes the README's docs/lab.png so).
+
+Skipped, saying why, when /usr/bin/chromium is absent or playwright, starlette or uvicorn cannot be imported (CI
+installs Chromium). Never run ``playwright install``: the browser is the system's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from paradigms.engine import Trainer
+from paradigms.engine.runlog import read_metrics
+
+from .test_cli import error_line
+from .test_engine import config
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+LIVE_RUN = ["train.epochs=150"]
+"""The run started from the page: about 10 s of training on two idle cores (0.055 s an epoch on the 8x8 digits, an
+evaluation every epoch), so its page opens while it trains and its stream has rows to deliver."""
+TIMEOUT_MS = 180_000  # waits on the live run: generous, for a loaded machine; an idle one needs a tenth of it
+
+try:
+    import starlette  # noqa: F401
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+    MISSING = None
+except ImportError as e:
+    MISSING = f"{e.name} cannot be imported (pip install -e '.[test,lab]')"
+
+pytestmark = [
+    pytest.mark.skipif(MISSING is not None, reason=f"browser test: {MISSING}"),
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"browser test: no Chromium at {CHROMIUM} "
+                                                      "(apt-get install chromium; CI installs it)"),
+]
+
+WATCH_LIVE = """
+(() => {
+  const Native = window.EventSource;
+  const live = window.__live = {opened: 0, events: 0, rows: 0, steps: [], redrawn: 0, states: []};
+  window.EventSource = class extends Native {
+    constructor(url, options) {
+      super(url, options);
+      live.opened += 1; live.url = String(url);
+      const canvas = () => document.querySelector('canvas[data-metric="loss"]');
+      this.addEventListener("metrics", e => {
+        const data = JSON.parse(e.data), before = canvas() ? canvas().toDataURL() : null;
+        live.events += 1; live.rows += data.rows.length; live.steps.push(...data.rows.map(r => r.step));
+        live.states.push(document.getElementById("state").textContent);
+        setTimeout(() => { if (canvas() && canvas().toDataURL() !== before) live.redrawn += 1; }, 0);
+      });
+    }
+  };
+})();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, every: float = 0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"waited {timeout:.0f} s for {what}")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """The lab on a free loopback port over a runs folder holding two finished runs, ``a`` and ``b`` (lr 0.05)."""
+    from paradigms.lab.server import create_app
+
+    runs = tmp_path / "runs"
+    for name, sets in (("a", []), ("b", ["optim.lr=0.05"])):
+        cfg = config("supervised", ["train.epochs=1", "train_size=300", *sets])
+        Trainer(cfg, runs / name, progress=False).fit()
+    app = create_app(runs)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, name="lab-under-test", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(base + "/api/queue"), 30, "the lab to answer")
+        yield base, runs, app
+    finally:
+        for job in app.state.queue.snapshot():      # a failed test leaves no training behind
+            if job["state"] in ("running", "queued"):
+                app.state.queue.stop(job["id"])
+        server.should_exit = True
+        thread.join(timeout=15)
+        app.state.queue.close()
+
+
+def metric_names(run: Path) -> set[str]:
+    """The charts lab.js draws for a run: one per metric of its train and eval rows (lr and bookkeeping aside)."""
+    names = set()
+    for row in read_metrics(run):
+        if row.get("split") in ("train", "eval"):
+            names |= {k.split("/")[-1] for k, v in row.items() if isinstance(v, (int, float))
+                      and k not in ("step", "split", "epoch", "time_s") and k != "lr" and not k.startswith("lr_")}
+    return names
+
+
+def test_the_lab_in_a_browser(lab, tmp_path, capsys):
+    base, runs, app = lab
+    cli_error = error_line(capsys, "run", "supervised", "--set", "optim.lr=nan", "--out", str(tmp_path / "nan"))
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 900})
+            context.on("request", lambda r: requests.append(r.url))
+            context.add_init_script(WATCH_LIVE)
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # the runs page lists the two runs; the form queues a third
+            page.goto(base + "/")
+            assert page.locator("#runs tbody tr[data-run]").count() == 2
+            page.select_option("#start select[name=recipe]", "supervised")
+            page.fill("#start textarea[name=sets]", "\n".join(LIVE_RUN))
+            page.click("#start button[type=submit]")
+            link = page.locator('#queue a[href^="/run?run=supervised-digits-"]')
+            link.wait_for(timeout=10_000)
+            run_id = unquote(link.get_attribute("href").split("run=", 1)[1])
+            run = runs / run_id
+            wait_until(lambda: (run / "config.yaml").is_file(), TIMEOUT_MS / 1000, f"{run_id} to start training")
+
+            # its page while it trains: the stream delivers new rows and the loss chart redraws with them
+            link.click()
+            page.wait_for_url("**/run?run=*")
+            page.wait_for_function("document.getElementById('live').textContent !== ''", timeout=10_000)
+            assert page.text_content("#live").startswith("live:"), (
+                f"{run_id} ended before its page opened ({page.text_content('#live')!r}): make LIVE_RUN longer")
+            page.wait_for_function("window.__live.redrawn >= 2", timeout=TIMEOUT_MS)
+            live = page.evaluate("window.__live")
+            assert live["opened"] == 1 and live["rows"] >= 1 and live["states"][0] == "running", live
+            since = int(live["url"].rsplit("since=", 1)[1])      # the rows the page had before the stream
+            logged = [row["step"] for row in read_metrics(run)]
+            assert live["steps"] == logged[since:since + live["rows"]], (since, live, logged)
+            page.screenshot(path=tmp_path / "run-live.png")
+
+            # to its end: the stream says so and the page shows it finished, with its final metrics
+            page.wait_for_function("document.getElementById('state').textContent === 'finished'",
+                                   timeout=TIMEOUT_MS)
+            page.locator("text=Final metrics").wait_for(timeout=10_000)
+            assert json.loads((run / "state.json").read_text())["state"] == "finished"
+            wait_until(lambda: app.state.queue.snapshot()[0]["state"] != "running", 60, "the run's process to exit")
+            assert app.state.queue.snapshot()[0]["state"] == "done"      # (state.json says finished just before)
+
+            # back to the runs; two ticked, compared: one chart per metric, the differing setting highlighted
+            page.goto(base + "/")
+            assert page.locator("#runs tbody tr[data-run]").count() == 3
+            page.screenshot(path=tmp_path / "runs.png", full_page=True)
+            page.check('.pick[value="a"]')
+            page.check('.pick[value="b"]')
+            page.click("#compare")
+            page.wait_for_url("**/compare?*")
+            assert sorted(page.evaluate("window.LAB.runs")) == ["a", "b"]
+            expected = metric_names(runs / "a") | metric_names(runs / "b")
+            page.wait_for_function(f"document.querySelectorAll('#curves canvas').length === {len(expected)}")
+            drawn = page.eval_on_selector_all("#curves canvas", "cs => cs.map(c => c.dataset.metric)")
+            assert sorted(drawn) == sorted(expected) and len(expected) >= 2, (drawn, expected)
+            differs = page.eval_on_selector_all("table.diff tr.differs", "rs => rs.map(r => r.cells[0].textContent)")
+            assert "optim.lr" in differs, differs
+            page.screenshot(path=tmp_path / "compare.png", full_page=True)
+
+            # a bad setting: the command line's own message beside the settings field, nothing queued
+            page.goto(base + "/")
+            page.fill("#start textarea[name=sets]", "optim.lr=nan")
+            page.click("#start button[type=submit]")
+            message = page.locator('.field-error[data-field="sets"]')
+            page.wait_for_function("document.querySelector('.field-error[data-field=\"sets\"]').textContent !== ''")
+            assert "error: " + message.text_content() == cli_error
+            assert len(app.state.queue.snapshot()) == 1
+        finally:
+            browser.close()
+
+    assert not errors, errors
+    lab_origin = urlsplit(base)
+    elsewhere = [u for u in requests if not u.startswith("data:") and
+                 (urlsplit(u).scheme, urlsplit(u).netloc) != (lab_origin.scheme, lab_origin.netloc)]
+    assert requests and not elsewhere, elsewhere
+    if os.environ.get("PARADIGMS_SCREENSHOTS"):          # docs/screenshots.sh: the README's picture of the lab
+        shutil.copyfile(tmp_path / "run-live.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab.png")
