@@ -16,6 +16,7 @@ installs Chromium). Never run ``playwright install``: the browser is the system'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -101,15 +102,11 @@ def answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """The lab on a free loopback port over a runs folder holding two finished runs, ``a`` and ``b`` (lr 0.05)."""
+@contextlib.contextmanager
+def serving(runs: Path):
+    """The lab over ``runs`` on a free loopback port, in a thread of this process: (address, app)."""
     from paradigms.lab.server import create_app
 
-    runs = tmp_path / "runs"
-    for name, sets in (("a", []), ("b", ["optim.lr=0.05"])):
-        cfg = config("supervised", ["train.epochs=1", "train_size=300", *sets])
-        Trainer(cfg, runs / name, progress=False).fit()
     app = create_app(runs)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -119,7 +116,7 @@ def lab(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(base + "/api/queue"), 30, "the lab to answer")
-        yield base, runs, app
+        yield base, app
     finally:
         for job in app.state.queue.snapshot():      # a failed test leaves no training behind
             if job["state"] in ("running", "queued"):
@@ -127,6 +124,30 @@ def lab(tmp_path):
         server.should_exit = True
         thread.join(timeout=15)
         app.state.queue.close()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """The lab over a runs folder holding two finished runs, ``a`` and ``b`` (lr 0.05)."""
+    runs = tmp_path / "runs"
+    for name, sets in (("a", []), ("b", ["optim.lr=0.05"])):
+        cfg = config("supervised", ["train.epochs=1", "train_size=300", *sets])
+        Trainer(cfg, runs / name, progress=False).fit()
+    with serving(runs) as (base, app):
+        yield base, runs, app
+
+
+@pytest.fixture
+def two_networks(tmp_path):
+    """The lab over a standard LeNet-5 and one trained against PGD (eps 0.1, 5 steps), 30 epochs each on the digits:
+    about 30 s of training on two cores."""
+    runs = tmp_path / "runs"
+    common = ["train.epochs=30", "train.figures=false"]
+    Trainer(config("supervised", common), runs / "standard", progress=False).fit()
+    Trainer(config("supervised", [*common, "adversarial.method=pgd", "adversarial.eps=0.1", "adversarial.steps=5"]),
+            runs / "robust", progress=False).fit()
+    with serving(runs) as (base, app):
+        yield base, runs, app
 
 
 def metric_names(run: Path) -> set[str]:
@@ -221,3 +242,70 @@ def test_the_lab_in_a_browser(lab, tmp_path, capsys):
     assert requests and not elsewhere, elsewhere
     if os.environ.get("PARADIGMS_SCREENSHOTS"):          # docs/screenshots.sh: the README's picture of the lab
         shutil.copyfile(tmp_path / "run-live.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab.png")
+
+
+def flips(base: str, run: str, test: int, eps: float) -> bool:
+    import httpx
+
+    d = httpx.post(f"{base}/api/panel/attack", params={"run": run, "test": test, "eps": eps, "steps": 10}).json()
+    return d["before"][0]["class"] != d["after"][0]["class"]
+
+
+def test_the_panels_in_a_browser(two_networks, tmp_path):
+    """A stroke drawn on the classify panel's canvas gets probabilities; the attack panel opened from an address with
+    its state shows the standard and the robust network on the same picture, and moving the epsilon slider changes
+    the adversarial image and the address; reopening that address gives the same inputs; nothing is fetched from
+    another host. The picture: the first test image that PGD at eps 0.1 turns for the standard network and not for
+    the robust one (the lecture's point, and the README's picture), else the first."""
+    base, runs, app = two_networks
+    shown_test = next((i for i in range(40) if flips(base, "standard", i, 0.1) and not flips(base, "robust", i, 0.1)),
+                      0)
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 1000})
+            context.on("request", lambda r: requests.append(r.url))
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            page.goto(base + "/panel/classify?run=standard")
+            box = page.locator("#draw").bounding_box()
+            page.mouse.move(box["x"] + 50, box["y"] + 50)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 175, box["y"] + 50, steps=8)
+            page.mouse.move(box["x"] + 95, box["y"] + 190, steps=8)
+            page.mouse.up()
+            page.locator('.answer[data-side="A"] .bars').wait_for(timeout=30_000)
+            shown = page.eval_on_selector_all('.answer[data-side="A"] .bars .num',
+                                              "ns => ns.map(n => parseFloat(n.textContent))")
+            assert len(shown) == 10 and abs(sum(shown) - 100) < 1, shown
+            page.locator("#mistakes figure").first.wait_for(timeout=30_000)
+            page.screenshot(path=tmp_path / "classify.png", full_page=True)
+
+            attacked = '.answer[data-side="A"] .trio figure:nth-child(3) img'
+            page.goto(f"{base}/panel/attack?run=standard&b=robust&test={shown_test}&eps=0.02&method=pgd&steps=10")
+            page.locator('.answer[data-side="B"] .trio').wait_for(timeout=30_000)
+            page.locator(attacked).wait_for(timeout=30_000)
+            before = page.get_attribute(attacked, "src")
+            page.fill("input[name=eps]", "0.1")                         # the slider, moved
+            page.wait_for_function(f"document.querySelector({json.dumps(attacked)}).src !== {json.dumps(before)}",
+                                   timeout=30_000)
+            assert "eps=0.1" in page.url and "b=robust" in page.url
+            page.wait_for_timeout(300)
+            page.screenshot(path=tmp_path / "attack.png", full_page=True)
+
+            page.goto(page.url)                                           # the address reopens the same view
+            assert page.input_value("input[name=eps]") == "0.1" and page.input_value("select[name=b]") == "robust"
+            assert page.input_value("input[name=test]") == str(shown_test)
+            assert page.input_value("select[name=method]") == "pgd"
+            page.locator('.answer[data-side="B"] .trio').wait_for(timeout=30_000)
+        finally:
+            browser.close()
+    assert not errors, errors
+    lab_origin = urlsplit(base)
+    elsewhere = [u for u in requests if not u.startswith(("data:", "blob:")) and
+                 (urlsplit(u).scheme, urlsplit(u).netloc) != (lab_origin.scheme, lab_origin.netloc)]
+    assert requests and not elsewhere, elsewhere
+    if os.environ.get("PARADIGMS_SCREENSHOTS"):
+        shutil.copyfile(tmp_path / "attack.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab-attack.png")

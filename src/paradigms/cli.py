@@ -131,9 +131,19 @@ def next_steps(ctx: typer.Context, commands, run_dir) -> str:
 
 def eval_(
     run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    image: Annotated[Optional[list[Path]], typer.Option(help="classify this picture instead (any size; repeat the "
+                                                             "option for more): its class probabilities")] = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Evaluate a run's latest checkpoint; prints the metrics as JSON."""
+    """Evaluate a run's latest checkpoint; prints the metrics as JSON (with --image: each picture's prediction)."""
+    if image:
+        from .data.images import read_image
+        from .evaluate.classifier import classify_images, load_classifier
+
+        net = load_classifier(run_dir, device.value if device else "cpu")
+        answers = classify_images(net, [read_image(p) for p in image])
+        typer.echo(json.dumps([{"image": str(p), **a} for p, a in zip(image, answers)], indent=1))
+        return
     from .engine.trainer import evaluate_run
 
     typer.echo(json.dumps(evaluate_run(run_dir, device.value if device else None), indent=1))

@@ -23,7 +23,7 @@ import torch
 
 from ..engine.checkpoint import atomic_write_text
 from ..errors import UserError
-from .runs import eval_images, load_classifier
+from ..evaluate.classifier import eval_images, load_classifier
 from .smoothing import Smooth, check
 
 COLUMNS = ("idx", "label", "predict", "radius", "correct", "time")

@@ -55,8 +55,9 @@ def attack(
 
     from ..engine.context import pick_device
     from ..engine.results import Result, percent
-    from .runs import (attack_fn, batched, check_eps, class_index, describe, eval_images, load_classifier, parse_eps,
-                       probabilities)
+    from ..evaluate.classifier import class_probabilities as probabilities
+    from ..evaluate.classifier import eval_images, load_classifier
+    from .runs import attack_fn, batched, check_eps, class_index, describe, parse_eps
 
     torch.manual_seed(seed)
     dev = pick_device(device.value)
@@ -72,7 +73,7 @@ def attack(
         attack_patch(net, run_dir, tgt, size, patch_steps, n, dev)
         return
     if image is not None:
-        attack_image(net, image, tgt, epsilons[-1], method.value, norm.value, steps, step_size, restarts, dev)
+        attack_image(net, image, tgt, epsilons[-1], method.value, norm.value, steps, step_size, restarts, dev, seed)
         return
     (x, y), _ = eval_images(run_dir, n, dev)
     if tgt is not None:
@@ -129,18 +130,16 @@ def save(run_dir: Path, result, figs: dict, files: dict | None = None) -> None:
     typer.echo(f"results: {path}  (report: {report})")
 
 
-def attack_image(net, path: Path, tgt, eps: float, method: str, norm: str, steps, step_size, restarts, dev):
+def attack_image(net, path: Path, tgt, eps: float, method: str, norm: str, steps, step_size, restarts, dev, seed=0):
     """The lecture's example: one picture, its prediction before and after; the adversarial PNG and a panel."""
     from ..data.images import read_image
     from ..engine.report import save_figure
+    from ..evaluate.classifier import fit_image
     from .figures import label, panel_figure
-    from .runs import attack_fn, describe, fit_to, probabilities, save_png
+    from .runs import attack_picture, describe, save_png
 
-    x = fit_to(read_image(path), net.input_shape)[None].to(dev)
-    p_clean = probabilities(net, x)
-    y = p_clean.argmax(1)
-    adv = attack_fn(net, method, eps, norm, steps, step_size, restarts, tgt)(x, y)
-    p_adv = probabilities(net, adv)
+    x = fit_image(read_image(path), net.input_shape)[None].to(dev)
+    adv, p_clean, p_adv = attack_picture(net, x, eps, method, norm, steps, step_size, restarts, tgt, seed)
     classes = net.classes
     typer.echo(f"before: {label(p_clean[0], classes)}   after (eps {eps:.4g}): {label(p_adv[0], classes)}")
     out = save_png(adv[0], path.with_name(f"{path.stem}-adversarial.png"))
@@ -158,7 +157,9 @@ def attack_patch(net, run_dir: Path, tgt: int, size: float, patch_steps: int, n:
     from .figures import patch_figure
     from ..engine.results import Result, percent
     from .patch import draw, paste, patch_success, train_patch
-    from .runs import eval_images, probabilities, save_png
+    from ..evaluate.classifier import class_probabilities as probabilities
+    from ..evaluate.classifier import eval_images
+    from .runs import save_png
 
     (x, y), (train_x, train_y) = eval_images(run_dir, n, dev)
     x = x[y != tgt]

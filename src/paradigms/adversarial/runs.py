@@ -1,6 +1,6 @@
 """A trained run's classifier under attack: what ``paradigms attack`` and ``paradigms certify`` (and the lab) share.
 
-    net = load_classifier(run_dir, "cpu")                       # paradigms.load, refused unless it has classes
+    net = load_classifier(run_dir, "cpu")                       # evaluate.classifier: paradigms.load, with classes
     (x, y), (train_x, train_y) = eval_images(run_dir, 1000, "cpu")   # the run's own evaluation images, in [0, 1]
     adv = batched(attack_fn(net, "pgd", 8 / 255, "linf", 40, None, 1, None), x, y)
 
@@ -13,7 +13,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError, closest
@@ -58,32 +57,6 @@ def class_index(target: str, classes: list[str]) -> int:
     raise UserError(f"--target {target!r}: the model has no such class; {closest(target, classes)} "
                     f"(or an index 0..{len(classes) - 1})")
 
-def load_classifier(run_dir: Path, device: str):
-    """The trained classifier of a run folder (``paradigms.load``); a run whose network has no classes is refused."""
-    from ..api import load
-
-    net = load(run_dir, device)
-    if not net.card.get("classes"):
-        raise UserError(f"the network of {run_dir} ({net.card.get('recipe')}) is not a classifier: there are no "
-                        "classes to attack")
-    return net
-
-def eval_images(run_dir: Path, n: int, device):
-    """The first ``n`` images (in [0, 1]) and labels of the run's evaluation set, as the run selected it."""
-    from ..data import load_images, unit
-    from ..data.subset import ImageRecipeConfig, select
-    from ..engine.trainer import load_config
-
-    cfg = load_config(run_dir)
-    data = load_images(cfg.dataset, cfg.data_dir)
-    if data.test_x is None and data.train_x is None:
-        raise UserError(f"dataset {cfg.dataset!r} is streamed from disk; attacks need it in memory")
-    if isinstance(cfg, ImageRecipeConfig):  # the run's own selection (classes, val_size...)
-        train_x, train_y, x, y, _ = select(data, cfg)
-    else:
-        x, y, train_x, train_y = data.test_x, data.test_y, data.train_x, data.train_y
-    return (unit(x[:n].to(device)), y[:n].to(device)), (train_x, train_y)
-
 def save_png(image, path: Path) -> Path:
     """A (C, H, W) image in [0, 1] as an 8-bit PNG (grey or RGB)."""
     pixels = (image.detach().permute(1, 2, 0) * 255).round().byte().cpu().numpy()
@@ -93,11 +66,6 @@ def save_png(image, path: Path) -> Path:
 def batched(fn, x, y, batch_size: int = 256):
     """``fn(x, y)`` over batches of ``batch_size``, concatenated."""
     return torch.cat([fn(x[i: i + batch_size], y[i: i + batch_size]) for i in range(0, len(x), batch_size)])
-
-def probabilities(net, x, batch_size: int = 512):
-    """softmax(net(x)) (N, K), in batches, without gradients."""
-    with torch.no_grad():
-        return torch.cat([net(x[i: i + batch_size]).float().softmax(1) for i in range(0, len(x), batch_size)])
 
 def attack_fn(net, method: str, eps: float, norm: str, steps: int, step_size, restarts: int, tgt):
     """``fn(x, y) -> adversarial x`` for one epsilon (targeted when ``tgt`` is a class): ``method`` fgsm or pgd."""
@@ -109,6 +77,19 @@ def attack_fn(net, method: str, eps: float, norm: str, steps: int, step_size, re
         return pgd(net, x, goal, eps, a, steps, norm=norm, restarts=restarts, targeted=tgt is not None)
 
     return fn
+
+def attack_picture(net, x, eps: float, method: str = "pgd", norm: str = "linf", steps: int = 40, step_size=None,
+                   restarts: int = 1, tgt: int | None = None, seed: int = 0):
+    """One picture attacked, as ``paradigms attack --image`` and the lab's attack panel make it: ``x`` (1, C, H, W) in
+    [0, 1], its label the network's own prediction; the random starts drawn from ``seed``. Returns
+    ``(adversarial x, probabilities before, probabilities after)``."""
+    from ..evaluate.classifier import class_probabilities
+
+    p_clean = class_probabilities(net, x)
+    torch.manual_seed(seed)
+    adv = attack_fn(net, method, eps, norm, steps, step_size, restarts, tgt)(x, p_clean.argmax(1))
+    return adv, p_clean, class_probabilities(net, adv)
+
 
 def describe(method: str, norm: str, steps: int, restarts: int, tgt, classes) -> str:
     """The attack in words: "PGD-40 (linf), targeted at 'dog'"."""
@@ -123,13 +104,4 @@ def figures(x, last, p_clean, rows, classes, what):
         out["curve"] = curve_figure(rows, what)
     return out
 
-def fit_to(img, shape):
-    """A picture (C, H, W) in [0, 1] as the network's input: its channels and size."""
-    c, h, w = shape
-    if img.shape[0] != c:
-        img = img.mean(0, keepdim=True) if c == 1 else img.expand(c, -1, -1)
-    return F.interpolate(img[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
-
-
-__all__ = ["attack_fn", "batched", "check_eps", "class_index", "describe", "eval_images", "figures", "fit_to",
-           "load_classifier", "parse_eps", "probabilities", "save_png"]
+__all__ = ["attack_fn", "attack_picture", "batched", "check_eps", "class_index", "describe", "figures", "parse_eps", "save_png"]

@@ -117,19 +117,25 @@ def decode_image(path: str, mode: str, size: tuple[int, int]) -> np.ndarray:
     return a[None].copy() if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
-def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
-    """One image file as float (C, H, W) in [0, 1]: greyscale files give 1 channel, others RGB."""
+def read_image(source: str | os.PathLike[str] | bytes) -> torch.Tensor:
+    """One image, a file or its bytes, as float (C, H, W) in [0, 1]: greyscale images give 1 channel, others RGB."""
+    import io
+
     from PIL import Image
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"cannot read image {path}: no such file")
+    if isinstance(source, (bytes, bytearray)):
+        name, opened = "the image sent", io.BytesIO(source)
+    else:
+        name = opened = Path(source)
+        if not opened.is_file():
+            raise DataError(f"cannot read image {name}: no such file")
     try:
-        with Image.open(path) as im:
-            mode, size = ("L" if im.mode in ("1", "L", "I;16", "I", "F") else "RGB"), (im.height, im.width)
+        with Image.open(opened) as im:
+            im = im.convert("L" if im.mode in ("1", "L", "I;16", "I", "F") else "RGB")
+            a = np.asarray(im, dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on a damaged file
-        raise DataError(f"cannot read image {path}: {exc}") from None
-    return torch.from_numpy(decode_image(str(path), mode, size)).float() / 255
+        raise DataError(f"cannot read image {name}: {exc}") from None
+    return torch.from_numpy(a[None].copy() if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))).float() / 255
 
 
 # ---------------------------------------------------------------------------------------------

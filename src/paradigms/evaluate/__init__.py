@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 from ..lazy import attach
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
-    from .classifier import confusion_figure, evaluate_classifier, mistakes_figure, predict
+    from .classifier import (class_probabilities, classify_images, confusion_figure, eval_images, evaluate_classifier,
+                             fit_image, load_classifier, mistakes_figure, predict)
     from .encoder import embedding_figure, encode, evaluate_encoder, extract, knn_predict, linear_probe, probe_run
 
 __getattr__, __dir__, __all__ = attach(__name__, {
-    "classifier": ["confusion_figure", "evaluate_classifier", "mistakes_figure", "predict"],
+    "classifier": ["class_probabilities", "classify_images", "confusion_figure", "eval_images", "evaluate_classifier",
+                   "fit_image", "load_classifier", "mistakes_figure", "predict"],
     "encoder": ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe",
                 "probe_run"],
 })

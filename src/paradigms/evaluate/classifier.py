@@ -112,4 +112,61 @@ def mistakes_figure(images: torch.Tensor, labels: np.ndarray, pred: np.ndarray, 
     return fig
 
 
-__all__ = ["confusion_figure", "evaluate_classifier", "mistakes_figure", "predict"]
+# -- a trained run's classifier, on its own images or on yours -------------------------------------------------------
+def load_classifier(run_dir, device: str = "cpu") -> nn.Module:
+    """The trained classifier of a run folder (``paradigms.load``: eval mode, pixels in [0, 1]); a run whose network
+    has no classes is refused in one line."""
+    from ..api import load
+    from ..errors import UserError
+
+    net = load(run_dir, device)
+    if not net.card.get("classes"):
+        raise UserError(f"the network of {run_dir} ({net.card.get('recipe')}) is not a classifier: it has no classes")
+    return net
+
+
+def class_probabilities(net: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """softmax(net(x)) (N, K) for images ``x`` (N, C, H, W) in [0, 1], in batches, without gradients."""
+    with torch.no_grad():
+        return torch.cat([net(x[i: i + batch_size]).float().softmax(1) for i in range(0, len(x), batch_size)])
+
+
+def fit_image(img: torch.Tensor, shape) -> torch.Tensor:
+    """A picture (C, H, W) in [0, 1] made the network's input ``shape`` (C, H, W): grey <-> RGB, then resized
+    (bilinear, antialiased), so any photo or drawing can be shown to any run's network."""
+    c, h, w = shape
+    if img.shape[0] != c:
+        img = img.mean(0, keepdim=True) if c == 1 else img.expand(c, -1, -1)
+    return F.interpolate(img[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
+
+
+def classify_images(net: nn.Module, images: list[torch.Tensor]) -> list[dict]:
+    """What ``paradigms eval RUN --image F`` prints and the lab's classify panel shows, for pictures (C, H, W) in
+    [0, 1] of any size: each one's predicted class and its probability for every class."""
+    x = torch.stack([fit_image(img, net.input_shape) for img in images])
+    probs = class_probabilities(net, x.to(next(net.parameters()).device))
+    classes = net.classes
+    return [{"prediction": classes[int(p.argmax())], "probabilities": dict(zip(classes, p.tolist()))} for p in probs]
+
+
+def eval_images(run_dir, n: int, device="cpu"):
+    """The first ``n`` images (in [0, 1]) and labels of the run's evaluation set, as the run selected it (its classes,
+    its validation split), with its training images and labels: ``((x, y), (train_x, train_y))``."""
+    from ..data import load_images, unit
+    from ..data.subset import ImageRecipeConfig, select
+    from ..engine.trainer import load_config
+    from ..errors import UserError
+
+    cfg = load_config(run_dir)
+    data = load_images(cfg.dataset, cfg.data_dir)
+    if data.test_x is None and data.train_x is None:
+        raise UserError(f"dataset {cfg.dataset!r} is streamed from disk; this needs its images in memory")
+    if isinstance(cfg, ImageRecipeConfig):  # the run's own selection (classes, val_size...)
+        train_x, train_y, x, y, _ = select(data, cfg)
+    else:
+        x, y, train_x, train_y = data.test_x, data.test_y, data.train_x, data.train_y
+    return (unit(x[:n].to(device)), y[:n].to(device)), (train_x, train_y)
+
+
+__all__ = ["class_probabilities", "classify_images", "confusion_figure", "eval_images", "evaluate_classifier",
+           "fit_image", "load_classifier", "mistakes_figure", "predict"]

@@ -17,10 +17,9 @@ MAX_PIXELS = 4096 * 4096
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 
 
-def decode_upload(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """The bytes of an image file as uint8 (C, H, W) in Pillow ``mode`` ("L" or "RGB"), resized to ``size`` (H, W);
-    :class:`UserError` (one line) for an empty body, a file that is not an image, a format not in :data:`FORMATS`,
-    an image over :data:`MAX_PIXELS` or a damaged one."""
+def check_upload(data: bytes) -> None:
+    """:class:`UserError` (one line) unless ``data`` is an image file the lab takes: not empty, a format in
+    :data:`FORMATS`, at most :data:`MAX_PIXELS` pixels, and whole (it decodes)."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -33,15 +32,28 @@ def decode_upload(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray:
             if im.width * im.height > MAX_PIXELS:
                 raise UserError(f"the image is {im.width}x{im.height} pixels; at most {MAX_PIXELS:,} pixels are "
                                 "taken (a smaller image, please)")
-            im = im.convert(mode)
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
+            im.load()
     except UserError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"the file sent is not an image Pillow can read ({type(e).__name__}: "
+    except UnidentifiedImageError:
+        raise UserError("the file sent is not an image: Pillow recognises no image format in it (send a PNG or "
+                        "JPEG)") from None
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
+        raise UserError(f"the image sent is damaged or cut short ({type(e).__name__}: "
                         f"{' '.join(str(e).split())[:120]})") from None
+
+
+def decode_upload(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """The bytes of an image file, checked (:func:`check_upload`), as uint8 (C, H, W) in Pillow ``mode`` ("L" or
+    "RGB"), resized to ``size`` (H, W)."""
+    from PIL import Image
+
+    check_upload(data)
+    with Image.open(io.BytesIO(data)) as im:
+        im = im.convert(mode)
+        if im.size != (size[1], size[0]):
+            im = im.resize((size[1], size[0]), Image.BILINEAR)
+        a = np.asarray(im, dtype=np.uint8)
     return a[None].copy() if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
@@ -64,4 +76,4 @@ def network_input(run: Path, data: bytes) -> dict:
     return {"shape": [c, h, w], "png": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()}
 
 
-__all__ = ["FORMATS", "MAX_PIXELS", "decode_upload", "network_input"]
+__all__ = ["FORMATS", "MAX_PIXELS", "check_upload", "decode_upload", "network_input"]

@@ -162,8 +162,12 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
         info = await asyncio.to_thread(details, root, run)
         figures = [{**f, "src": f"/file?run={quote(info['id'])}&path=figures/{quote(f['name'])}.png"}
                    for f in await asyncio.to_thread(figure_entries, run) if f["name"] != "curves"]  # drawn live
+        from .panels import PANELS, fits
+
+        panels = [p for p in PANELS.values() if fits(p, run)]
         return HTMLResponse(_page("run.html", title=f"{info['recipe']} on {info['dataset']} · {info['id']}", run=info,
-                                  figures=figures, queue=[j for j in queue.snapshot() if j["run"] == info["id"]]))
+                                  figures=figures, queue=[j for j in queue.snapshot() if j["run"] == info["id"]],
+                                  panels=panels))
 
     async def compare(request: Request) -> Response:
         ids = request.query_params.getlist("run")
@@ -277,6 +281,33 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
         data = await request.body()
         return JSONResponse(await asyncio.to_thread(network_input, run, data))
 
+    async def panel_page(request: Request) -> Response:
+        from .panels import PANELS, fits
+
+        panel = PANELS.get(request.path_params["name"])
+        if panel is None:
+            raise NotFound(f"there is no panel {request.path_params['name']!r}; there are {', '.join(PANELS)}")
+        runs = [r for r in await asyncio.to_thread(list_runs, root) if fits(panel, root / r["id"])]
+        return HTMLResponse(_page("panel.html", title=f"{panel.title} · paradigms lab", panel=panel, runs=runs,
+                                  query=dict(request.query_params)))
+
+    async def panel_api(request: Request) -> Response:
+        from .panels import EXTRA, PANELS, card, fits, provenance
+
+        name = request.path_params["name"]
+        panel = PANELS.get(name)
+        if panel is None and name not in EXTRA:
+            raise NotFound(f"there is no panel {name!r}; there are {', '.join(PANELS)}")
+        run = run_folder(request)
+        if panel is not None and not fits(panel, run):
+            kind = card(run).get("kind") or "no network the lab can load"
+            raise FieldError("run", f"{run_id(root, run)} has {kind!r}: the {name} panel takes runs whose network "
+                                    f"is a {' or '.join(panel.kinds)}")
+        body = await request.body()
+        answer = panel.answer if panel is not None else EXTRA[name]
+        result = await asyncio.to_thread(answer, run, dict(request.query_params), body)
+        return JSONResponse({**result, "run": await asyncio.to_thread(provenance, root, run)})
+
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in {p.name for p in STATIC.iterdir()}:
@@ -297,7 +328,8 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
               Route("/report", report), Route("/static/{name}", static), Route("/api/runs", api_runs),
               Route("/api/metrics", api_metrics), Route("/api/events", events), Route("/api/queue", api_queue),
               Route("/api/start", start, methods=["POST"]), Route("/api/stop", stop, methods=["POST"]),
-              Route("/api/resume", resume, methods=["POST"]), Route("/api/input", image_input, methods=["POST"])]
+              Route("/api/resume", resume, methods=["POST"]), Route("/api/input", image_input, methods=["POST"]),
+              Route("/panel/{name}", panel_page), Route("/api/panel/{name}", panel_api, methods=["GET", "POST"])]
     app = Starlette(routes=routes, exception_handlers={Exception: on_error, UserError: on_error})
     app.state.queue, app.state.root = queue, root
     guarded = Limits(app, token)

@@ -124,6 +124,22 @@ class GPT(TextRecipe):
         if len(text) > len(shown):                                           # it ended inside a character
             yield text[len(shown):]
 
+    def next_tokens(self, prompt: str, top: int = 10, temperature: float = 1.0) -> list[tuple[str, float]]:
+        """The ``top`` most likely tokens to follow ``prompt``, each with its probability
+
+            p(x_{t+1} | x_1..x_t) = softmax(logits_t / temperature)
+
+        the distribution each step of :meth:`stream` draws from (before its top-k cut)."""
+        if temperature <= 0:
+            raise UserError(f"temperature {temperature}: it must be > 0")
+        ids = self.encode_prompt(prompt)
+        self.net.eval()
+        with torch.no_grad():
+            logits = self.net(ids)[0, -1].float()                             # (V,) at the last position
+        p = (logits / temperature).softmax(-1)
+        values, index = p.topk(min(top, p.numel()))
+        return [(self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, index)]
+
     def figures(self):
         """No figure of its own (the engine draws the loss curves): a sample of text in the report's notes."""
         run_dir = getattr(self.ctx, "run_dir", None)

@@ -1,0 +1,247 @@
+"""The lab's panels: a trained run to poke, one panel per paradigm, each calling the library as the command line does.
+
+    answer = PANELS["classify"].answer(root, run, {"test": "3"}, b"")   # what POST /api/panel/classify returns
+
+A panel names the runs it fits (by the ``kind`` in their model.json), the inputs it reads from the query (kept in the
+page's URL, so a link reopens the same view) and, optionally, an image sent as the request's body. Its ``answer`` is
+JSON: numbers, class names, images as PNG data URIs. Every panel here is a thin layer: the work is the library's
+(``evaluate.classifier.classify_images`` as ``paradigms eval --image``, ``adversarial.runs.attack_picture`` as
+``paradigms attack --image``), so the lab and the command line give the same answers on the same input.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+from .images import check_upload
+from .queue import FieldError
+
+MAX_TEST_INDEX = 10_000_000
+
+
+PanelError = FieldError
+"""Bad input for a panel, said beside the control it names (its ``field``)."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    title: str
+    kinds: tuple[str, ...]
+    """The ``kind`` of model.json a run must have for this panel (its network's job)."""
+    about: str
+    answer: Callable[[Path, dict, bytes], dict]
+    """``answer(run, query, body)``: the panel's JSON for one run."""
+
+
+# -- the networks, loaded once each ----------------------------------------------------------------------------------
+class Networks:
+    """Trained networks by run folder, loaded with ``evaluate.classifier.load_classifier`` (``paradigms.load``:
+    safetensors, no pickle) and kept while their checkpoint is the same; the least used go first."""
+
+    def __init__(self, size: int = 6):
+        self.size, self._nets, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, run: Path):
+        from ..evaluate.classifier import load_classifier
+
+        key = (str(run), _checkpoint_sha(run))
+        with self._lock:
+            if key in self._nets:
+                self._nets.move_to_end(key)
+                return self._nets[key]
+        net = load_classifier(run, "cpu")
+        with self._lock:
+            self._nets[key] = net
+            while len(self._nets) > self.size:
+                self._nets.popitem(last=False)
+        return net
+
+
+NETWORKS = Networks()
+
+
+def _checkpoint_sha(run: Path) -> str:
+    try:
+        pointer = json.loads((run / "checkpoints" / "latest.json").read_text())
+        return pointer["sha256"][pointer["weights"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def card(run: Path) -> dict:
+    """The run's model.json ({} when it has none)."""
+    try:
+        data = json.loads((run / "model.json").read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def fits(panel: Panel, run: Path) -> bool:
+    return card(run).get("kind") in panel.kinds
+
+
+def provenance(root: Path, run: Path) -> dict:
+    """What a screenshot of a panel must say of its network: the run, its recipe and dataset, its checkpoint."""
+    from .runs import checkpoint_info, run_id, summary
+
+    s, ckpt = summary(root, run), checkpoint_info(run)
+    weights = next((v for k, v in (ckpt or {}).get("sha256", {}).items() if k.endswith(".safetensors")), None)
+    return {"id": s["id"], "recipe": s["recipe"], "dataset": s["dataset"], "state": s["state"],
+            "step": (ckpt or {}).get("step"), "sha256": weights, "page": f"/run?run={run_id(root, run)}"}
+
+
+# -- inputs ----------------------------------------------------------------------------------------------------------
+def number(query: dict, field: str, default: float, lo: float, hi: float) -> float:
+    text = query.get(field)
+    if text in (None, ""):
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise PanelError(field, f"{field} must be a number, not {text[:40]!r}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise PanelError(field, f"{field} must be between {lo:g} and {hi:g}, not {value:g}")
+    return value
+
+
+def integer(query: dict, field: str, default: int, lo: int, hi: int) -> int:
+    value = number(query, field, default, lo, hi)
+    if value != int(value):
+        raise PanelError(field, f"{field} must be a whole number, not {value:g}")
+    return int(value)
+
+
+def choice(query: dict, field: str, options: tuple[str, ...]) -> str:
+    value = query.get(field) or options[0]
+    if value not in options:
+        raise PanelError(field, f"{field} must be one of {', '.join(options)}, not {value[:40]!r}")
+    return value
+
+
+def picture(run: Path, query: dict, body: bytes, net):
+    """The panel's input image as the network takes it, (1, C, H, W) in [0, 1], and where it came from: the bytes
+    sent (a drawing or an upload) or, with ``test=N``, the run's N-th evaluation image."""
+    import torch
+
+    from ..data.images import read_image
+    from ..evaluate.classifier import eval_images, fit_image
+
+    if body:
+        try:
+            check_upload(body)
+        except UserError as e:
+            raise PanelError("image", str(e)) from None
+        return fit_image(read_image(body), net.input_shape)[None], "the image sent"
+    if query.get("test") in (None, ""):
+        raise PanelError("image", "no image: draw one, upload one, or pick a test image")
+    i = integer(query, "test", 0, 0, MAX_TEST_INDEX)
+    (x, y), _ = eval_images(run, i + 1, "cpu")
+    if i >= len(x):
+        raise PanelError("test", f"the run's evaluation set has {len(x)} images: test must be below {len(x)}")
+    return x[i:i + 1].to(torch.float32), f"test image {i} (a {net.classes[int(y[i])]})"
+
+
+def png(image, scale: int | None = None) -> str:
+    """A (C, H, W) image in [0, 1] as a PNG data URI, enlarged (nearest) to about 160 pixels so that it can be seen."""
+    from PIL import Image
+
+    c, h, w = image.shape
+    scale = scale or max(1, 160 // max(h, w))
+    pixels = (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    img = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
+    if scale > 1:
+        img = img.resize((w * scale, h * scale), Image.NEAREST)
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def ranked(probs, classes, top: int = 10) -> list[dict]:
+    order = probs.argsort(descending=True)[:top]
+    return [{"class": classes[int(i)], "p": float(probs[i])} for i in order]
+
+
+# -- the panels --------------------------------------------------------------------------------------------------------
+def classify(run: Path, query: dict, body: bytes) -> dict:
+    """Class probabilities of a drawing, an upload or a test image (``paradigms eval RUN --image F``)."""
+    from ..evaluate.classifier import classify_images
+
+    net = NETWORKS.get(run)
+    x, source = picture(run, query, body, net)
+    answer = classify_images(net, [x[0]])[0]
+    return {"source": source, "input": png(x[0]), "prediction": answer["prediction"],
+            "probabilities": answer["probabilities"], "classes": net.classes}
+
+
+def mistakes(run: Path, query: dict, body: bytes) -> dict:
+    """The test images the network gets wrong with the most confidence."""
+    from ..evaluate.classifier import class_probabilities, eval_images
+
+    net = NETWORKS.get(run)
+    n = integer(query, "n", 1000, 1, 10_000)
+    (x, y), _ = eval_images(run, n, "cpu")
+    probs = class_probabilities(net, x)
+    conf, pred = probs.max(1)
+    wrong = (pred != y).nonzero().flatten()
+    wrong = wrong[conf[wrong].argsort(descending=True)][:12]
+    return {"of": len(y), "wrong": int((pred != y).sum()),
+            "mistakes": [{"test": int(i), "image": png(x[i]), "said": net.classes[int(pred[i])],
+                          "confidence": float(conf[i]), "true": net.classes[int(y[i])]} for i in wrong]}
+
+
+def attack(run: Path, query: dict, body: bytes) -> dict:
+    """FGSM or PGD on one picture (``paradigms attack RUN --image F``): the picture, the perturbation (amplified),
+    the adversarial picture, and the prediction before and after."""
+    from ..adversarial.runs import attack_picture, class_index
+
+    net = NETWORKS.get(run)
+    x, source = picture(run, query, body, net)
+    method = choice(query, "method", ("pgd", "fgsm"))
+    norm = choice(query, "norm", ("linf", "l2"))
+    eps_max = 1.0 if norm == "linf" else math.sqrt(x[0].numel())
+    eps = number(query, "eps", 0.1, 0.0, eps_max)
+    steps = integer(query, "steps", 10, 1, 200)
+    seed = integer(query, "seed", 0, 0, 2 ** 31 - 1)
+    tgt = None
+    if query.get("target") not in (None, ""):
+        try:
+            tgt = class_index(query["target"], net.classes)
+        except UserError as e:
+            raise PanelError("target", str(e).replace("--target", "target")) from None
+    adv, p_clean, p_adv = attack_picture(net, x, eps, method, norm, steps, None, 1, tgt, seed)
+    delta = adv[0] - x[0]
+    amplified = (delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5) if eps > 0 else delta + 0.5
+    return {"source": source, "eps": eps, "method": method, "norm": norm, "steps": steps, "seed": seed,
+            "target": net.classes[tgt] if tgt is not None else None, "classes": net.classes,
+            "original": png(x[0]), "perturbation": png(amplified), "adversarial": png(adv[0]),
+            "linf": float(delta.abs().max()), "l2": float(delta.norm()),
+            "before": ranked(p_clean[0], net.classes, 3), "after": ranked(p_adv[0], net.classes, 3)}
+
+
+PANELS = {p.name: p for p in [
+    Panel("classify", "Classify a drawing", ("classifier",),
+          "Draw a digit (white on black, as the training images) or upload a picture: the network's probability for "
+          "each class. Below, the test images it gets wrong with the most confidence.", classify),
+    Panel("attack", "Attack one picture", ("classifier",),
+          "FGSM (one step) or PGD (many, projected) moves each pixel by at most epsilon to change the network's "
+          "answer. Slide epsilon and watch the prediction give way; a second run beside it (say, trained "
+          "adversarially) faces the same attack on the same picture.", attack),
+]}
+"""Every panel, by name."""
+
+EXTRA = {"mistakes": mistakes}
+"""Answers a panel's page asks for beside its main one."""
+
+
+__all__ = ["EXTRA", "NETWORKS", "PANELS", "Panel", "PanelError", "card", "fits", "png", "provenance"]

@@ -1,0 +1,179 @@
+"""The lab's panels over HTTP, against the command line on the same inputs: a classifier trained for a few seconds on
+the embedded digits (and a second one for A/B), a drawing saved as a PNG file, and what each side says of it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from paradigms.engine import Trainer  # noqa: E402
+from paradigms.lab.server import create_app  # noqa: E402
+
+from .test_cli import error_line, run_cli  # noqa: E402
+from .test_engine import config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """``a``: LeNet-5 after 5 epochs on the digits; ``b``: the same with another seed; ``ae``: an autoencoder, not a
+    classifier."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, seed in (("a", 0), ("b", 1)):
+        Trainer(config("supervised", ["train.epochs=5", "train.figures=false"], seed=seed), root / name,
+                progress=False).fit()
+    Trainer(config("autoencoder", ["train.epochs=1", "train_size=300", "train.figures=false"]), root / "ae",
+            progress=False).fit()
+    return root
+
+
+@pytest.fixture(scope="module")
+def lab(runs):
+    app = create_app(runs)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client
+    app.state.queue.close()
+
+
+@pytest.fixture(scope="module")
+def drawing(tmp_path_factory):
+    """A seven drawn as a user would on the panel's black canvas (white strokes, 224 x 224), saved as a PNG file."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (224, 224))
+    pen = ImageDraw.Draw(img)
+    pen.line([(50, 50), (175, 50), (95, 190)], fill=255, width=25)
+    path = tmp_path_factory.mktemp("drawing") / "seven.png"
+    img.save(path)
+    return path
+
+
+def pixels(data_uri: str, size: int) -> np.ndarray:
+    """A panel's PNG (enlarged by whole pixels) back at the network's ``size``."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1])))
+    a = np.asarray(img)
+    step = a.shape[0] // size
+    return a[::step, ::step]
+
+
+def test_classify_a_drawing_gives_what_paradigms_eval_gives(lab, runs, drawing, capsys):
+    r = lab.post("/api/panel/classify", params={"run": "a"}, content=drawing.read_bytes())
+    assert r.status_code == 200, r.text
+    panel = r.json()
+    code, out, _ = run_cli(capsys, "eval", str(runs / "a"), "--image", str(drawing))
+    assert code == 0
+    cli = json.loads(out)[0]
+    assert panel["prediction"] == cli["prediction"] == max(cli["probabilities"], key=cli["probabilities"].get)
+    assert panel["probabilities"] == pytest.approx(cli["probabilities"], abs=1e-6)
+    assert sum(panel["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert panel["run"]["id"] == "a" and panel["run"]["recipe"] == "supervised" and len(panel["run"]["sha256"]) == 64
+
+
+def test_classify_a_test_image_and_the_mistakes_are_the_networks_own(lab, runs):
+    import torch
+
+    from paradigms.evaluate.classifier import class_probabilities, eval_images, load_classifier
+
+    net = load_classifier(runs / "a")
+    (x, y), _ = eval_images(runs / "a", 1000)
+    probs = class_probabilities(net, x)
+    for i in (0, 7):
+        answer = lab.post("/api/panel/classify", params={"run": "a", "test": str(i)}).json()
+        assert answer["prediction"] == net.classes[int(probs[i].argmax())]
+        assert list(answer["probabilities"].values()) == pytest.approx(probs[i].tolist(), abs=1e-6)
+        assert answer["source"] == f"test image {i} (a {net.classes[int(y[i])]})"
+    m = lab.post("/api/panel/mistakes", params={"run": "a"}).json()
+    wrong = (probs.argmax(1) != y)
+    assert m["of"] == len(y) and m["wrong"] == int(wrong.sum()) > 0
+    shown = [d["test"] for d in m["mistakes"]]
+    assert all(bool(wrong[i]) for i in shown)
+    confidences = [d["confidence"] for d in m["mistakes"]]
+    assert confidences == sorted(confidences, reverse=True)
+    assert confidences[0] == pytest.approx(float(probs[wrong].max(1).values.max()), abs=1e-6)
+    assert torch.is_tensor(x)
+
+
+def test_the_attack_panel_gives_paradigms_attacks_picture_within_epsilon(lab, runs, drawing, capsys):
+    from PIL import Image
+
+    eps = 0.2
+    r = lab.post("/api/panel/attack", params={"run": "a", "eps": str(eps), "method": "pgd", "steps": "10",
+                                               "seed": "3"}, content=drawing.read_bytes())
+    assert r.status_code == 200, r.text
+    panel = r.json()
+    assert panel["linf"] <= eps + 1e-6
+    code, out, _ = run_cli(capsys, "attack", str(runs / "a"), "--image", str(drawing), "--eps", str(eps),
+                           "--method", "pgd", "--steps", "10", "--seed", "3")
+    assert code == 0, out
+    cli = np.asarray(Image.open(drawing.with_name("seven-adversarial.png")))
+    assert np.array_equal(pixels(panel["adversarial"], 8), cli)
+    assert f"before: {panel['before'][0]['class']} " in out and f"after (eps {eps:g}): {panel['after'][0]['class']} " in out
+    original = pixels(panel["original"], 8).astype(int)
+    assert np.abs(pixels(panel["adversarial"], 8).astype(int) - original).max() <= round(eps * 255) + 1
+
+
+def test_epsilon_zero_changes_nothing_and_a_larger_one_changes_more(lab):
+    answers = [lab.post("/api/panel/attack", params={"run": "a", "test": "0", "eps": e, "method": "fgsm"}).json()
+               for e in ("0", "0.05", "0.3")]
+    assert answers[0]["linf"] == 0 and answers[0]["before"] == answers[0]["after"]
+    assert answers[0]["original"] == answers[0]["adversarial"]
+    assert 0 < answers[1]["linf"] <= 0.05 + 1e-6 < answers[2]["linf"] <= 0.3 + 1e-6
+    # the true class's probability falls as epsilon grows (an untargeted attack pushes it down)
+    top = answers[0]["before"][0]["class"]
+    p = [next((c["p"] for c in a["after"] if c["class"] == top), 0.0) for a in answers]
+    assert p[0] > p[2]
+
+
+def test_a_targeted_attack_and_two_runs_on_the_same_picture(lab):
+    q = {"test": "0", "eps": "0.5", "method": "pgd", "steps": "40", "target": "3"}
+    a = lab.post("/api/panel/attack", params={**q, "run": "a"}).json()
+    b = lab.post("/api/panel/attack", params={**q, "run": "b"}).json()
+    assert a["target"] == b["target"] == "3" and a["original"] == b["original"]
+    assert a["after"][0]["class"] == "3"          # at eps 0.5, PGD-40 reaches its target on the digits
+    assert a["run"]["sha256"] != b["run"]["sha256"]
+
+
+def test_bad_panel_input_is_a_message_beside_its_control(lab, drawing):
+    cases = [({"run": "a", "test": "0", "eps": "2"}, b"", "eps", "between 0 and 1"),
+             ({"run": "a", "test": "0", "eps": "nan"}, b"", "eps", "between"),
+             ({"run": "a", "test": "0", "eps": "abc"}, b"", "eps", "must be a number"),
+             ({"run": "a", "test": "0", "target": "cat"}, b"", "target", "no such class"),
+             ({"run": "a", "test": "0", "method": "cw"}, b"", "method", "one of pgd, fgsm"),
+             ({"run": "a", "test": "-1"}, b"", "test", "between 0"),
+             ({"run": "a", "test": "99999"}, b"", "test", "must be below"),
+             ({"run": "a"}, b"", "image", "no image"),
+             ({"run": "a"}, drawing.read_bytes()[:200], "image", "damaged or cut short"),
+             ({"run": "a"}, b"plain text", "image", "not an image"),
+             ({"run": "ae", "test": "0"}, b"", "run", "is a classifier")]
+    for query, body, field, words in cases:
+        r = lab.post("/api/panel/attack", params=query, content=body)
+        assert r.status_code == 400 and r.json()["field"] == field and words in r.json()["error"], (query, r.text)
+        assert "Traceback" not in r.text
+    assert lab.post("/api/panel/nope", params={"run": "a"}).status_code == 404
+    assert lab.post("/api/panel/classify", params={"run": "a"}, content=drawing.read_bytes()).status_code == 200
+
+
+def test_a_panel_page_reopens_with_the_state_of_its_address_and_offers_only_runs_that_fit(lab):
+    page = lab.get("/panel/attack", params={"run": "b", "b": "a", "test": "4", "eps": "0.25", "method": "fgsm",
+                                            "target": "3"}).text
+    assert 'value="b" selected' in page and 'name="eps" min="0" max="0.5" step="0.005" value="0.25"' in page
+    assert "<option selected>fgsm</option>" in page and 'name="target" value="3"' in page
+    assert 'value="4"' in page and 'value="ae"' not in page
+    run_page = lab.get("/run", params={"run": "a"}).text
+    assert '/panel/classify?run=a' in run_page and '/panel/attack?run=a' in run_page
+    assert "/panel/" not in lab.get("/run", params={"run": "ae"}).text
+
+
+def test_eval_image_on_a_run_that_is_not_a_classifier_is_one_line(runs, drawing, capsys):
+    assert "is not a classifier" in error_line(capsys, "eval", str(runs / "ae"), "--image", str(drawing))
+    assert "no such file" in error_line(capsys, "eval", str(runs / "a"), "--image", str(drawing) + ".missing")
