@@ -7,7 +7,7 @@ DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
 
 .PHONY: demo lab test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli bench-lab clean
+	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli bench-lab bench-lab-panels clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -52,6 +52,10 @@ bench-cli: install
 # the lab trains; p50 / p95 latency, and the run's speed against the same run with no lab (a few minutes).
 bench-lab: install
 	$(PY) benchmarks/bench_lab.py --out BENCHMARKS.md
+
+# The panels, end to end on loopback: each interaction's p50 / p95, and ten GPT streams at once (a few minutes).
+bench-lab-panels: install
+	$(PY) benchmarks/bench_lab.py --panels --out BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -55,6 +55,11 @@ def options(ap) -> None:
                     help="seconds each client waits between answer and next request, on average, as a page that polls")
     ap.add_argument("--blocks", type=int, default=4, help="parts of the paced load, each followed by a quiet window")
     ap.add_argument("--quiet-s", type=float, default=8.0, help="seconds of each quiet window (the lab open, idle)")
+    ap.add_argument("--panels", action="store_true",
+                    help="time the panels instead: one interaction of each, and GPT streams at once")
+    ap.add_argument("--panel-requests", type=int, default=50, help="panels: requests timed per interaction")
+    ap.add_argument("--streams", type=int, default=10, help="panels: GPT streams opened at once")
+    ap.add_argument("--stream-tokens", type=int, default=100, help="panels: tokens each stream writes")
     ap.add_argument("--max-s", type=float, default=600.0, help="bound on the load and on each training run")
 
 
@@ -472,8 +477,171 @@ def block(args, runs) -> list[str]:
     return lines
 
 
+# -- the panels: how long one interaction takes --------------------------------------------------------------------------
+def panel_runs(root: Path) -> list[str]:
+    """The runs the panels are timed on, made when missing: a standard LeNet-5 and one trained against PGD (30 epochs
+    on the digits), and a GPT and a BERT of the quick preset's size trained 20 steps on the standard library's text
+    (an interaction's time depends on the network's size, not on how long it trained)."""
+    from paradigms import config as configlib
+    from paradigms import recipes
+    from paradigms.engine import Trainer
+
+    made = []
+    specs = {"standard": ("supervised", "quick", ["train.epochs=30", "train.figures=false"]),
+             "robust": ("supervised", "quick", ["train.epochs=30", "train.figures=false", "adversarial.method=pgd",
+                                                "adversarial.eps=0.1", "adversarial.steps=5"]),
+             "gpt": ("gpt", "quick", ["train.epochs=1", "steps_per_epoch=20", "eval_batches=2", "sample_tokens=0"]),
+             "bert": ("bert", "quick", ["train.epochs=1", "steps_per_epoch=20", "eval_batches=2"])}
+    for name, (recipe, preset, sets) in specs.items():
+        if (root / name / "final.json").is_file():
+            continue
+        shutil.rmtree(root / name, ignore_errors=True)
+        dataset = "stdlib" if recipe in ("gpt", "bert") else None
+        cfg = configlib.resolve(recipes.get(recipe), preset, None, sets, {"dataset": dataset})
+        Trainer(cfg, root / name, progress=False).fit()
+        made.append(name)
+    return made
+
+
+def drawn_digit() -> bytes:
+    """A seven drawn as on the classify panel's canvas: white strokes on black, 224 x 224, a PNG."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (224, 224))
+    ImageDraw.Draw(img).line([(50, 50), (175, 50), (95, 190)], fill=255, width=25)
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def panels_block(args, runs) -> list[str]:
+    import httpx
+
+    work = Path(args.work).resolve()
+    root = work / "panels"
+    root.mkdir(parents=True, exist_ok=True)
+    load_avg = os.getloadavg()[0]
+    t_start = time.monotonic()
+    made = panel_runs(root)
+    print(f"runs made: {', '.join(made) or 'none (kept)'}", flush=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(work / "panels-lab.log", "w")
+    lab = subprocess.Popen([str(BIN / "paradigms"), "lab", str(root), "--port", str(port)], stdout=log,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    digit = drawn_digit()
+    interactions = {
+        "classify a drawn digit (PNG, 224 x 224)": ("classify", {"run": "standard"}, digit),
+        "classify a test image": ("classify", {"run": "standard", "test": "0"}, b""),
+        "the 12 most confident mistakes (1,000 test images)": ("mistakes", {"run": "standard"}, b""),
+        "attack: FGSM, eps 0.1": ("attack", {"run": "standard", "test": "0", "eps": "0.1", "method": "fgsm"}, b""),
+        "attack: PGD-10, eps 0.1": ("attack", {"run": "standard", "test": "0", "eps": "0.1", "steps": "10"}, b""),
+        "attack: PGD-10 on the robust run": ("attack", {"run": "robust", "test": "0", "eps": "0.1", "steps": "10"},
+                                             b""),
+        "attack: PGD-40 on a drawn digit": ("attack", {"run": "standard", "eps": "0.1", "steps": "40"}, digit),
+        "GPT: the next-token table": ("gpt", {"run": "gpt", "prompt": "def ", "tokens": "0"}, b""),
+        "BERT: the fills of a [MASK]": ("bert", {"run": "bert", "text": "def [MASK](self):"}, b""),
+    }
+    results = {}
+    try:
+        wait_for(lambda: _answers(base), 60, "the lab to answer")
+        with httpx.Client(base_url=base, timeout=120) as http:
+            for what, (panel, params, body) in interactions.items():
+                n = args.panel_requests if panel != "mistakes" else max(5, args.panel_requests // 5)
+                http.post(f"/api/panel/{panel}", params=params, content=body)        # the network loaded
+                ms, statuses = [], []
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    r = http.post(f"/api/panel/{panel}", params=params, content=body)
+                    ms.append((time.perf_counter() - t0) * 1000)
+                    statuses.append(r.status_code)
+                results[what] = (ms, statuses)
+                print(f"{what}: p50 {pct(ms, .5):.0f} ms, p95 {pct(ms, .95):.0f} ms", flush=True)
+
+        # GPT streams at once: each a client reading server-sent events
+        streams = {}
+
+        def stream(i: int) -> None:
+            t0 = time.perf_counter()
+            first, pieces, ended = None, 0, False
+            with httpx.Client(base_url=base, timeout=300) as http:
+                with http.stream("GET", "/api/stream/gpt", params={"run": "gpt", "prompt": "def ", "seed": i,
+                                                                    "tokens": args.stream_tokens}) as r:
+                    for line in r.iter_lines():
+                        if line == "event: piece":
+                            pieces += 1
+                            first = first or time.perf_counter() - t0
+                        elif line == "event: end":
+                            ended = True
+            streams[i] = (first, pieces, ended, time.perf_counter() - t0)
+
+        threads = [threading.Thread(target=stream, args=(i,)) for i in range(args.streams)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=args.max_s)
+        stream_s = time.monotonic() - t0
+    finally:
+        lab.send_signal(signal.SIGINT)
+        try:
+            lab.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+        log.close()
+    minutes = (time.monotonic() - t_start) / 60
+
+    met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    table = ["| interaction | requests | errors | p50 | p95 | max |", "|---|---|---|---|---|---|"]
+    for what, (ms, statuses) in results.items():
+        table.append(f"| {what} | {len(ms)} | {sum(s != 200 for s in statuses)} | {pct(ms, .5):.0f} ms | "
+                     f"{pct(ms, .95):.0f} ms | {max(ms):.0f} ms |")
+    digit_p50 = pct(results["classify a drawn digit (PNG, 224 x 224)"][0], .5)
+    worst = max(results, key=lambda w: pct(results[w][0], .95))
+    worst_p95 = pct(results[worst][0], .95)
+    errors = sum(s != 200 for _, st in results.values() for s in st)
+    done = [v for v in streams.values() if v[2]]
+    firsts = [v[0] * 1000 for v in done if v[0] is not None]
+    rates = [v[1] / v[3] for v in done]
+    lines = [
+        "## The lab's panels: one interaction, end to end", "",
+        f"Command: `make bench-lab-panels` (`python benchmarks/bench_lab.py --panels --panel-requests "
+        f"{args.panel_requests} --streams {args.streams} --stream-tokens {args.stream_tokens}`); its runs are kept "
+        f"in `{args.work}/panels`. It took {minutes:.1f} minutes.", "",
+        f"Machine: the 2-core development machine ({cpu_name()} x {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}), shared with other work (load average {load_avg:.1f} when it started). "
+        "`paradigms lab` as a subprocess on a free port of 127.0.0.1; one keep-alive httpx client sends each "
+        "interaction's requests one after another, as a user's page does (the first, which loads the network, is "
+        "not counted); every latency is from sending the request to having read the whole answer, so it includes "
+        "the network's work, the PNGs made for the page and the JSON. The networks: LeNet-5 on the 8x8 digits, "
+        "standard and trained against PGD (30 epochs each); a GPT and a BERT of the quick preset's size (4 layers, "
+        "block 64) trained 20 steps on the standard library's text.", "",
+        *table, "",
+        f"{args.streams} GPT streams opened at once, {args.stream_tokens} tokens each (temperature 0.8, top-k 200): "
+        f"{len(done)} of {args.streams} ended with their `end` event in {stream_s:.1f} s; first piece after "
+        f"{pct(firsts, .5):.0f} ms (p50) and {pct(firsts, .95):.0f} ms (p95); each stream "
+        f"{statistics.median(rates):.0f} pieces/s (median), {sum(v[1] for v in done) / stream_s:.0f} pieces/s in all.",
+        "",
+        "| goal | measured | |", "|---|---|---|",
+        f"| a digit classified end to end, p50 < 50 ms | {digit_p50:.0f} ms | {met(digit_p50 < 50)} |",
+        f"| every interaction p95 < 500 ms (streams aside) | the slowest, {worst.lower()}: {worst_p95:.0f} ms | "
+        f"{met(worst_p95 < 500)} |",
+        f"| every answer 200 | {errors} errors | {met(errors == 0)} |",
+        f"| {args.streams} concurrent GPT streams all complete | {len(done)} of {args.streams} | "
+        f"{met(len(done) == args.streams)} |",
+    ]
+    return lines
+
+
+def study(args, runs) -> list[str]:
+    return panels_block(args, runs) if args.panels else block(args, runs)
+
+
 def main() -> None:
-    run_benchmark(__file__, block, options=options, data=None)
+    run_benchmark(__file__, study, options=options, data=None,
+                  name=lambda args: "lab-panels" if args.panels else "lab", work_help="where the runs are kept")
 
 
 if __name__ == "__main__":

@@ -309,3 +309,92 @@ def test_the_panels_in_a_browser(two_networks, tmp_path):
     assert requests and not elsewhere, elsewhere
     if os.environ.get("PARADIGMS_SCREENSHOTS"):
         shutil.copyfile(tmp_path / "attack.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab-attack.png")
+
+
+@pytest.fixture
+def two_gpts(tmp_path):
+    """The lab over two GPTs on the standard library's text: tiny ones (20 steps) for the test; with
+    PARADIGMS_SCREENSHOTS set, the quick preset's (a few minutes), so that the README's picture reads as text."""
+    from paradigms.api import run
+
+    from .test_language import SETS
+
+    runs = tmp_path / "runs"
+    for name, seed in (("gpt-a", 0), ("gpt-b", 1)):
+        if os.environ.get("PARADIGMS_SCREENSHOTS"):
+            run("gpt", "stdlib", sets=["sample_tokens=0"], seed=seed, out=runs / name)
+        else:
+            run("gpt", "stdlib", preset="none", sets=SETS + ["sample_tokens=0"], seed=seed, out=runs / name)
+    with serving(runs) as (base, app):
+        yield base, runs, app
+
+
+def test_the_gpt_panel_streams_two_runs_in_a_browser(two_gpts, tmp_path):
+    base, runs, app = two_gpts
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 900})
+            context.on("request", lambda r: requests.append(r.url))
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/panel/gpt?run=gpt-a&b=gpt-b&prompt=def%20&tokens=120&top_k=20")
+            assert page.input_value("textarea[name=prompt]") == "def "
+            page.locator('.answer[data-side="B"] table.tokens').wait_for(timeout=30_000)
+            page.click("#go")
+            for side in "AB":
+                page.wait_for_function(
+                    f"(document.querySelector('.answer[data-side=\"{side}\"] pre.written') || {{}}).dataset?.state "
+                    "=== 'done'", timeout=60_000)
+            written = page.eval_on_selector_all("pre.written", "ps => ps.map(p => p.textContent)")
+            assert len(written) == 2 and all(w.startswith("def ") and len(w) > 60 for w in written), written
+            page.fill("textarea[name=prompt]", "\u2603")                   # not in the vocabulary: said beside it
+            page.wait_for_function("document.querySelector('.field-error[data-field=\"prompt\"]').textContent !== ''",
+                                   timeout=30_000)
+            page.fill("textarea[name=prompt]", "def ")
+            page.wait_for_function("document.querySelectorAll('.answer table.tokens').length === 2", timeout=30_000)
+            assert page.text_content('.field-error[data-field="prompt"]') == ""
+            page.click("#go")                                               # and write again, for the picture
+            for side in "AB":
+                page.wait_for_function(
+                    f"(document.querySelector('.answer[data-side=\"{side}\"] pre.written') || {{}}).dataset?.state "
+                    "=== 'done'", timeout=60_000)
+            page.screenshot(path=tmp_path / "gpt.png", full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
+    lab_origin = urlsplit(base)
+    assert requests and all(urlsplit(u).netloc == lab_origin.netloc for u in requests if not u.startswith("data:"))
+    if os.environ.get("PARADIGMS_SCREENSHOTS"):
+        shutil.copyfile(tmp_path / "gpt.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab-gpt.png")
+
+
+def test_the_clip_panel_ranks_typed_labels_in_a_browser(tmp_path):
+    """Labels typed into the CLIP panel come back as ranked probabilities for a test image; the address keeps them."""
+    runs = tmp_path / "runs"
+    Trainer(config("clip", ["train.epochs=1", "train_size=300", "train.figures=false"]), runs / "clip",
+            progress=False).fit()
+    errors = []
+    with serving(runs) as (base, app), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/panel/clip?run=clip&test=0")
+            page.fill("input[name=labels]", "zero, one, two, three, four, five, six, seven, eight, nine")
+            page.locator('.answer[data-side="A"] .bars').wait_for(timeout=30_000)
+            names = page.eval_on_selector_all('.answer[data-side="A"] .bars > span:not(.num)',
+                                              "s => s.map(x => x.textContent)")
+            shown = page.eval_on_selector_all('.answer[data-side="A"] .bars .num',
+                                              "ns => ns.map(n => parseFloat(n.textContent))")
+            assert names[:3] == ["zero", "one", "two"] and len(shown) == 10 and abs(sum(shown) - 100) < 1
+            top = page.text_content('.answer[data-side="A"] .prediction')
+            assert shown[names.index(top)] == max(shown)
+            assert "labels=zero" in page.url
+            page.fill("input[name=labels]", "zero")
+            page.wait_for_function("document.querySelector('.field-error[data-field=\"labels\"]').textContent"
+                                   ".includes('one label')", timeout=30_000)
+        finally:
+            browser.close()
+    assert not errors, errors

@@ -177,3 +177,151 @@ def test_a_panel_page_reopens_with_the_state_of_its_address_and_offers_only_runs
 def test_eval_image_on_a_run_that_is_not_a_classifier_is_one_line(runs, drawing, capsys):
     assert "is not a classifier" in error_line(capsys, "eval", str(runs / "ae"), "--image", str(drawing))
     assert "no such file" in error_line(capsys, "eval", str(runs / "a"), "--image", str(drawing) + ".missing")
+
+
+# -- text: GPT writes, BERT fills ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def text_runs(runs):
+    """A tiny GPT and a tiny BERT on the standard library's text (20 steps each), beside the image runs."""
+    from paradigms.api import run
+
+    from .test_language import SETS
+
+    run("gpt", "stdlib", preset="none", sets=SETS + ["sample_tokens=0"], out=runs / "gpt")
+    run("bert", "stdlib", preset="none", sets=SETS + ["tokenizer.vocab_size=500"], out=runs / "bert")
+    return runs
+
+
+def events(lab, params) -> list[tuple[str, str]]:
+    with lab.stream("GET", "/api/stream/gpt", params=params) as r:
+        assert r.status_code == 200, r.read()
+        text = "".join(r.iter_text())
+    out = []
+    for block in text.strip().split("\n\n"):
+        kind, data = block.split("\n", 1)
+        out.append((kind.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return out
+
+
+def test_gpt_at_top_k_one_writes_what_paradigms_sample_writes_and_streams_it(lab, text_runs, capsys):
+    q = {"run": "gpt", "prompt": "def ", "tokens": "40", "top_k": "1", "seed": "5"}
+    answer = lab.post("/api/panel/gpt", params=q).json()
+    again = lab.post("/api/panel/gpt", params={**q, "seed": "6", "temperature": "1.7"}).json()
+    assert answer["text"] == again["text"] and len(answer["text"]) >= 40             # greedy: the same every time
+    code, out, _ = run_cli(capsys, "sample", str(text_runs / "gpt"), "--prompt", "def ", "--tokens", "40",
+                           "--top-k", "1", "--seed", "5")
+    assert code == 0 and out == "def " + answer["text"] + "\n"
+    streamed = events(lab, q)
+    assert streamed[-1][0] == "end" and all(kind == "piece" for kind, _ in streamed[:-1])
+    assert "".join(piece for _, piece in streamed[:-1]) == answer["text"] and len(streamed) > 10
+    table = answer["next"]
+    assert answer["text"].startswith(table[0]["token"])                            # greedy takes the likeliest
+    ps = [row["p"] for row in table]
+    assert ps == sorted(ps, reverse=True) and 0 < sum(ps) <= 1 + 1e-6 and len(ps) == 10
+
+
+def test_next_tokens_is_the_softmax_of_the_last_position(text_runs):
+    import torch
+
+    from paradigms.engine.trainer import load_trained
+
+    gpt = load_trained(text_runs / "gpt", "cpu")
+    vocab = gpt.net.cfg.vocab_size
+    every = gpt.next_tokens("def ", top=vocab, temperature=0.5)
+    assert sum(p for _, p in every) == pytest.approx(1, abs=1e-5) and len(every) == vocab
+    with torch.no_grad():
+        logits = gpt.net(gpt.encode_prompt("def "))[0, -1].float()
+    expected = (logits / 0.5).softmax(-1).topk(3)
+    assert [p for _, p in every[:3]] == pytest.approx(expected.values.tolist(), abs=1e-6)
+    assert [t for t, _ in every[:3]] == [gpt.tokenizer.decode([int(i)]) for i in expected.indices]
+
+
+def test_ten_gpt_streams_at_once_all_complete(lab, text_runs):
+    import threading
+
+    results = {}
+
+    def one(i):
+        results[i] = events(lab, {"run": "gpt", "prompt": "def ", "tokens": "30", "seed": str(i)})
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(results) == list(range(10)) and all(r[-1][0] == "end" for r in results.values())
+
+
+def test_bert_fills_what_paradigms_fill_gives(lab, text_runs, capsys):
+    answer = lab.post("/api/panel/bert", params={"run": "bert", "text": "def [MASK](self):", "top": "3"}).json()
+    code, out, _ = run_cli(capsys, "fill", str(text_runs / "bert"), "def [MASK](self):", "--top", "3")
+    assert code == 0
+    printed = out.strip().split("  ")
+    printed[0] = printed[0].removeprefix("[MASK] 1: ")
+    cli = [(eval(t), float(p)) for t, p in (x.rsplit(" ", 1) for x in printed)]  # noqa: S307 - repr of a token
+    assert [(f["token"], round(f["p"], 3)) for f in answer["fills"][0]] == cli
+    r = lab.post("/api/panel/bert", params={"run": "bert", "text": "no blank here"})
+    assert r.status_code == 400 and r.json()["field"] == "text" and "no [MASK]" in r.json()["error"]
+    assert lab.post("/api/panel/bert", params={"run": "gpt"}).json()["field"] == "run"    # a gpt is no bert
+
+
+def test_bad_gpt_settings_are_said_beside_their_control(lab, text_runs):
+    cases = [({"temperature": "0"}, "temperature", "between"), ({"top_k": "-3"}, "top_k", "between"),
+             ({"tokens": "5000"}, "tokens", "between"), ({"prompt": "x" * 17}, "prompt", "block size 16"),
+             ({"prompt": "def \u2603"}, "prompt", "not in the vocabulary"), ({"prompt": "y" * 3000}, "prompt",
+                                                                              "at most 2,000")]
+    for extra, field, words in cases:
+        for how in ("answer", "stream"):
+            params = {"run": "gpt", "tokens": "5", **extra}
+            r = (lab.post("/api/panel/gpt", params=params) if how == "answer"
+                 else lab.get("/api/stream/gpt", params=params))
+            assert r.status_code == 400 and r.json()["field"] == field and words in r.json()["error"], (extra, how,
+                                                                                                        r.text)
+
+
+# -- CLIP: label names typed, a picture classified by them ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clip_runs(runs):
+    Trainer(config("clip", ["train.epochs=1", "train_size=300", "train.figures=false"]), runs / "clip",
+            progress=False).fit()
+    return runs
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory):
+    from PIL import Image
+
+    from paradigms.data import load_images
+
+    path = tmp_path_factory.mktemp("digit") / "seven.png"
+    Image.fromarray(load_images("digits").test_x[0, 0].numpy()).save(path)
+    return path
+
+
+LABELS = "zero,one,two,three,four,five,six,seven,eight,nine"
+
+
+def test_clip_zero_shot_gives_what_paradigms_zero_shot_gives(lab, clip_runs, digit_png, capsys):
+    answer = lab.post("/api/panel/clip", params={"run": "clip", "labels": LABELS}, content=digit_png.read_bytes())
+    assert answer.status_code == 200, answer.text
+    answer = answer.json()
+    code, out, _ = run_cli(capsys, "zero-shot", str(clip_runs / "clip"), str(digit_png), "--labels", LABELS,
+                           "--top", "10")
+    assert code == 0
+    printed = out.strip().split(": ", 1)[1].split("  ")
+    cli = [(name, float(p)) for name, p in (x.rsplit(" ", 1) for x in printed)]
+    mine = sorted(answer["probabilities"].items(), key=lambda kv: -kv[1])
+    assert [(k, round(v, 3)) for k, v in mine] == cli
+    assert answer["prediction"] == cli[0][0] and sum(answer["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert answer["unreadable"] == {}
+
+
+def test_clip_panel_refuses_bad_labels_beside_the_field(lab, clip_runs, digit_png):
+    for labels, words in (("", "is empty"), ("cat", "gives one label"), ("one,one", "twice"),
+                          ("zebra,giraffe", "cannot read any of them")):
+        r = lab.post("/api/panel/clip", params={"run": "clip", "labels": labels}, content=digit_png.read_bytes())
+        assert r.status_code == 400 and r.json()["field"] == "labels" and words in r.json()["error"], (labels, r.text)
+    some = lab.post("/api/panel/clip", params={"run": "clip", "labels": "seven,zebra"},
+                    content=digit_png.read_bytes()).json()
+    assert list(some["unreadable"]) == ["zebra"]                                  # said, not hidden
+    assert lab.post("/api/panel/clip", params={"run": "a", "labels": LABELS}).json()["field"] == "run"

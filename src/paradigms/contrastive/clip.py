@@ -41,6 +41,20 @@ def check_template(template: str) -> str:
     return template
 
 
+def label_list(text: str) -> list[str]:
+    """The class names of a comma-separated list, for zero-shot: two or more, each once; else a ValueError saying
+    what is wrong (the list is empty, has one name, or names one twice)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(names) < 2:
+        got = "is empty" if not names else f"gives one label ({names[0]!r})"
+        raise ValueError(f"{got}: zero-shot chooses among two or more class names, separated by commas, "
+                         "e.g. \"t-shirt,trouser,bag\"")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"names {', '.join(map(repr, twice))} twice; give each class once")
+    return names
+
+
 class LogitScale(nn.Module):
     """s = exp(t), t learned from log(1 / ``init_temperature``); s clipped at ``max_scale`` (the paper: 100)."""
 
@@ -101,4 +115,4 @@ def retrieval_recall(sim: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int
 
 
 __all__ = ["HELD_OUT_TEMPLATES", "LogitScale", "TEMPLATES", "check_template", "class_embeddings", "clip_loss",
-           "retrieval_recall", "zero_shot_probs"]
+           "label_list", "retrieval_recall", "zero_shot_probs"]

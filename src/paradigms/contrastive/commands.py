@@ -27,16 +27,12 @@ def zero_shot(
 
     from ..data.images import decode_image
     from ..engine.trainer import load_config, load_trained
-    from .clip import check_template
+    from .clip import check_template, label_list
 
-    names = [n.strip() for n in labels.split(",") if n.strip()]
-    if len(names) < 2:
-        got = "is empty" if not names else f"gives one label ({names[0]!r})"
-        raise UserError(f"--labels {got}: zero-shot chooses among two or more class names, separated by commas, "
-                        "e.g. --labels \"t-shirt,trouser,bag\"")
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise UserError(f"--labels names {', '.join(map(repr, twice))} twice; give each class once")
+    try:
+        names = label_list(labels)
+    except ValueError as e:
+        raise UserError(f"--labels {e}") from None
     try:
         for t in template or []:
             check_template(t)

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import UserError
 from .images import check_upload
@@ -41,25 +41,34 @@ class Panel:
     about: str
     answer: Callable[[Path, dict, bytes], dict]
     """``answer(run, query, body)``: the panel's JSON for one run."""
+    recipes: tuple[str, ...] | None = None
+    """The recipes whose runs it takes (None: any of those kinds)."""
+    input: str = "image"
+    """What the user gives it: "image" (drawn, uploaded or a test image) or "text"."""
+    stream: Callable[[Path, dict], Iterator[str]] | None = None
+    """``stream(run, query)``: pieces of text sent as they come (server-sent events)."""
 
 
 # -- the networks, loaded once each ----------------------------------------------------------------------------------
 class Networks:
-    """Trained networks by run folder, loaded with ``evaluate.classifier.load_classifier`` (``paradigms.load``:
-    safetensors, no pickle) and kept while their checkpoint is the same; the least used go first."""
+    """Trained networks by run folder, loaded as the command line loads them (safetensors, no pickle) and kept while
+    their checkpoint is the same; the least used go first."""
 
     def __init__(self, size: int = 6):
         self.size, self._nets, self._lock = size, OrderedDict(), threading.Lock()
 
-    def get(self, run: Path):
+    def get(self, run: Path, what: str = "classifier"):
+        """``run``'s classifier (``what="classifier"``), or its whole trained recipe (``"recipe"``: a GPT's
+        ``stream``, a BERT's ``fill``, as ``paradigms sample`` and ``paradigms fill`` load them)."""
+        from ..engine.trainer import load_trained
         from ..evaluate.classifier import load_classifier
 
-        key = (str(run), _checkpoint_sha(run))
+        key = (str(run), _checkpoint_sha(run), what)
         with self._lock:
             if key in self._nets:
                 self._nets.move_to_end(key)
                 return self._nets[key]
-        net = load_classifier(run, "cpu")
+        net = load_classifier(run, "cpu") if what == "classifier" else load_trained(run, "cpu")
         with self._lock:
             self._nets[key] = net
             while len(self._nets) > self.size:
@@ -88,7 +97,9 @@ def card(run: Path) -> dict:
 
 
 def fits(panel: Panel, run: Path) -> bool:
-    return card(run).get("kind") in panel.kinds
+    from .runs import recipe_of
+
+    return card(run).get("kind") in panel.kinds and (panel.recipes is None or recipe_of(run) in panel.recipes)
 
 
 def provenance(root: Path, run: Path) -> dict:
@@ -229,6 +240,102 @@ def attack(run: Path, query: dict, body: bytes) -> dict:
             "before": ranked(p_clean[0], net.classes, 3), "after": ranked(p_adv[0], net.classes, 3)}
 
 
+def text(query: dict, field: str, default: str, limit: int = 2000) -> str:
+    value = query.get(field)
+    value = default if value is None else value
+    if len(value) > limit:
+        raise PanelError(field, f"{field} is {len(value):,} characters; at most {limit:,}")
+    return value
+
+
+def _gpt_settings(query: dict) -> dict:
+    top_k = query.get("top_k")
+    return {"prompt": text(query, "prompt", ""), "temperature": number(query, "temperature", 0.8, 0.01, 10.0),
+            "top_k": None if top_k in (None, "", "0") else integer(query, "top_k", 200, 1, 1_000_000),
+            "tokens": integer(query, "tokens", 200, 0, 2000), "seed": integer(query, "seed", 0, 0, 2 ** 31 - 1)}
+
+
+def _said(field: str, e: UserError) -> PanelError:
+    return PanelError(field, str(e).replace("--temperature", "temperature").replace("--top-k", "top-k"))
+
+
+def gpt_stream(run: Path, query: dict) -> Iterator[str]:
+    """The continuation of the prompt, piece by piece (``paradigms sample RUN --prompt P``)."""
+    trained = NETWORKS.get(run, "recipe")
+    s = _gpt_settings(query)
+    pieces = trained.stream(s["prompt"], max(1, s["tokens"]), s["temperature"], s["top_k"], s["seed"])
+    try:
+        first = next(pieces, "")          # bad input is said before any text; the settings are checked: the prompt
+    except UserError as e:
+        raise _said("prompt", e) from None
+    yield first
+    yield from pieces
+
+
+def gpt(run: Path, query: dict, body: bytes) -> dict:
+    """The next-token probability table after the prompt and, with ``tokens`` > 0, the whole continuation."""
+    trained = NETWORKS.get(run, "recipe")
+    s = _gpt_settings(query)
+    try:
+        table = trained.next_tokens(s["prompt"], top=10, temperature=s["temperature"])
+    except UserError as e:
+        raise _said("prompt", e) from None
+    out = {"next": [{"token": t, "p": p} for t, p in table], **s}
+    if s["tokens"]:
+        out["text"] = "".join(gpt_stream(run, query))
+    return out
+
+
+def clip(run: Path, query: dict, body: bytes) -> dict:
+    """Zero-shot: a picture against label names typed here (``paradigms zero-shot RUN IMAGE --labels ...``)."""
+    import torch
+
+    from ..contrastive.clip import label_list
+    from ..evaluate.classifier import eval_images
+    from .images import decode_upload
+
+    trained = NETWORKS.get(run, "recipe")
+    try:
+        names = label_list(text(query, "labels", "", 2000))
+    except ValueError as e:
+        raise PanelError("labels", f"labels {e}") from None
+    unreadable = trained.unreadable(names)
+    if len(unreadable) == len(names):
+        raise PanelError("labels", f"the run's text tower cannot read any of them: words no training caption held; its "
+                                   f"captions named the classes {', '.join(trained.names)}")
+    c, h, w = trained.in_shape
+    if body:                                   # as the command line reads a file: Pillow, converted, resized
+        try:
+            pixels = decode_upload(body, "L" if c == 1 else "RGB", (h, w))
+        except UserError as e:
+            raise PanelError("image", str(e)) from None
+        x, source = torch.from_numpy(pixels)[None].float() / 255, "the image sent"
+    elif query.get("test") not in (None, ""):
+        i = integer(query, "test", 0, 0, MAX_TEST_INDEX)
+        (xs, ys), _ = eval_images(run, i + 1, "cpu")
+        if i >= len(xs):
+            raise PanelError("test", f"the run's evaluation set has {len(xs)} images: test must be below {len(xs)}")
+        x, source = xs[i:i + 1].float(), f"test image {i}"
+    else:
+        raise PanelError("image", "no image: draw one, upload one, or pick a test image")
+    probs = trained.zero_shot(x, names)[0]
+    return {"source": source, "input": png(x[0]), "labels": names,
+            "probabilities": dict(zip(names, probs.tolist())), "prediction": names[int(probs.argmax())],
+            "unreadable": {k: list(v) for k, v in unreadable.items()}}
+
+
+def bert(run: Path, query: dict, body: bytes) -> dict:
+    """The most likely fills of each [MASK] (``paradigms fill RUN TEXT``)."""
+    trained = NETWORKS.get(run, "recipe")
+    sentence = text(query, "text", "The cat [MASK] on the mat.", 1000)
+    top = integer(query, "top", 5, 1, 50)
+    try:
+        fills = trained.fill(sentence, top)
+    except UserError as e:
+        raise _said("text", e) from None
+    return {"text": sentence, "top": top, "fills": [[{"token": t, "p": p} for t, p in guesses] for guesses in fills]}
+
+
 PANELS = {p.name: p for p in [
     Panel("classify", "Classify a drawing", ("classifier",),
           "Draw a digit (white on black, as the training images) or upload a picture: the network's probability for "
@@ -237,6 +344,18 @@ PANELS = {p.name: p for p in [
           "FGSM (one step) or PGD (many, projected) moves each pixel by at most epsilon to change the network's "
           "answer. Slide epsilon and watch the prediction give way; a second run beside it (say, trained "
           "adversarially) faces the same attack on the same picture.", attack),
+    Panel("clip", "CLIP zero-shot", ("encoder",),
+          "Type class names, separated by commas: CLIP makes a classifier of them from its text tower alone, and "
+          "gives the probability that the picture is each. Names no training caption held mean nothing to a text "
+          "tower trained from scratch (one that reads English, --set text=minilm, reads any).", clip,
+          recipes=("clip",)),
+    Panel("gpt", "GPT writes", ("transformer",),
+          "Type the start of a text: the model's probability for each possible next token, then the continuation "
+          "it draws token by token (temperature divides the logits; top-k keeps the k likeliest). Top-k 1 is greedy: "
+          "the same text every time.", gpt, recipes=("gpt",), input="text", stream=gpt_stream),
+    Panel("bert", "BERT fills the blank", ("transformer",),
+          "Write a sentence with [MASK] where a word is missing: the tokens the masked language model finds likeliest "
+          "there, with their probabilities.", bert, recipes=("bert",), input="text"),
 ]}
 """Every panel, by name."""
 

@@ -101,6 +101,11 @@ def _config(run: Path) -> dict:
     return _parsed(run / "config.yaml", lambda text: yaml.load(text, Loader=_YAML_LOADER) or {})
 
 
+def recipe_of(run: Path) -> str | None:
+    """The recipe a run folder's config.yaml names."""
+    return _config(run).get("recipe")
+
+
 def _final(run: Path) -> dict:
     return _parsed(run / "final.json", json.loads)
 
@@ -245,4 +250,4 @@ def details(root: Path, run: Path) -> dict:
 
 
 __all__ = ["METRICS", "MetricsCache", "NotFound", "checkpoint_info", "details", "duration", "find_runs", "flat",
-           "headline", "inside", "list_runs", "read_metrics", "run_id", "summary"]
+           "headline", "inside", "list_runs", "read_metrics", "recipe_of", "run_id", "summary"]

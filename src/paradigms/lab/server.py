@@ -151,7 +151,10 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
         names = sorted(recipes.all_recipes())
         from ..data.registry import names as dataset_names
 
+        from .panels import PANELS
+
         return HTMLResponse(_page("runs.html", title="paradigms lab", runs=runs, root=str(root), recipes=names,
+                                  panels=list(PANELS.values()),
                                   datasets=dataset_names(), queue=queue.snapshot()))
 
     async def api_runs(request: Request) -> Response:
@@ -308,6 +311,30 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
         result = await asyncio.to_thread(answer, run, dict(request.query_params), body)
         return JSONResponse({**result, "run": await asyncio.to_thread(provenance, root, run)})
 
+    async def panel_stream(request: Request) -> Response:
+        from .panels import PANELS, fits
+
+        name = request.path_params["name"]
+        panel = PANELS.get(name)
+        if panel is None or panel.stream is None:
+            raise NotFound(f"there is no panel {name!r} that streams; {', '.join(p for p in PANELS if PANELS[p].stream)} do")
+        run = run_folder(request)
+        if not fits(panel, run):
+            raise FieldError("run", f"{run_id(root, run)} is not a run the {name} panel takes")
+        pieces = panel.stream(run, dict(request.query_params))
+        first = await asyncio.to_thread(next, pieces, None)       # bad settings are said here, before any event
+
+        async def events():
+            piece = first
+            while piece is not None:
+                yield f"event: piece\ndata: {json.dumps(piece)}\n\n"
+                if await request.is_disconnected():
+                    return
+                piece = await asyncio.to_thread(next, pieces, None)
+            yield "event: end\ndata: {}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in {p.name for p in STATIC.iterdir()}:
@@ -329,7 +356,8 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
               Route("/api/metrics", api_metrics), Route("/api/events", events), Route("/api/queue", api_queue),
               Route("/api/start", start, methods=["POST"]), Route("/api/stop", stop, methods=["POST"]),
               Route("/api/resume", resume, methods=["POST"]), Route("/api/input", image_input, methods=["POST"]),
-              Route("/panel/{name}", panel_page), Route("/api/panel/{name}", panel_api, methods=["GET", "POST"])]
+              Route("/panel/{name}", panel_page), Route("/api/panel/{name}", panel_api, methods=["GET", "POST"]),
+              Route("/api/stream/{name}", panel_stream)]
     app = Starlette(routes=routes, exception_handlers={Exception: on_error, UserError: on_error})
     app.state.queue, app.state.root = queue, root
     guarded = Limits(app, token)

@@ -7,10 +7,13 @@
   const form = document.getElementById("panel");
   if (!form) return;
   const panel = form.dataset.panel;
-  const canvas = document.getElementById("draw"), g = canvas.getContext("2d");
   let picture = null;          // the bytes of a drawing or an upload (a Blob), else the test index is used
   let asked = 0;               // answers to older questions are dropped
-  const KEEP = ["run", "b", "test", "eps", "method", "norm", "steps", "target", "seed"];
+  let timer = null;            // a pause in typing or sliding before asking
+  const KEEP = ["run", "b", "test", "eps", "method", "norm", "steps", "target", "seed", "prompt", "temperature",
+                "top_k", "tokens", "text", "top", "labels"];
+  if (form.dataset.input === "text") { textPanel(); return; }
+  const canvas = document.getElementById("draw"), g = canvas.getContext("2d");
 
   function blank() { g.fillStyle = "#000"; g.fillRect(0, 0, canvas.width, canvas.height); }
   blank();
@@ -41,7 +44,6 @@
   function setTest(v) { const t = form.elements.test; if (t) t.value = v; }
 
   // settings: in the address, and each change asks again (the slider after a pause)
-  let timer = null;
   form.addEventListener("input", e => {
     if (e.target.name === "test") picture = null;
     if (e.target.type === "file") return;
@@ -57,8 +59,83 @@
   function keepInAddress() {
     const q = settings();
     history.replaceState(null, "", `${location.pathname}?${q}`);
-    const shown = document.getElementById("eps-shown");
-    if (shown) shown.textContent = (+form.elements.eps.value).toFixed(3);
+    for (const out of document.querySelectorAll("output[id$='-shown']")) {
+      const input = form.elements[out.id.replace("-shown", "")];
+      if (input) out.textContent = (+input.value).toFixed(input.name === "eps" ? 3 : 2);
+    }
+  }
+  function clearErrors() {
+    document.querySelectorAll(".field-error").forEach(e => e.textContent = "");
+    document.getElementById("panel-error").textContent = "";
+  }
+  function sides() { return [["A", form.elements.run.value], ["B", form.elements.b.value]]; }
+  async function post(run, params) {
+    const q = new URLSearchParams(params); q.set("run", run); q.delete("b");
+    const r = await fetch(`/api/panel/${panel}?${q}`, {method: "POST"});
+    const data = await r.json().catch(() => ({error: `the lab answered ${r.status}`}));
+    return [r.ok, data];
+  }
+
+  // -- text panels: GPT (a next-token table, then the text streamed) and BERT (the fills of each [MASK]) -------------
+  function textPanel() {
+    let streams = [];
+    form.addEventListener("input", e => { keepInAddress(); clearTimeout(timer); timer = setTimeout(table, 300); });
+    form.addEventListener("change", e => { if (e.target.tagName === "SELECT") table(); });
+    const go = document.getElementById("go");
+    if (go) go.onclick = write;
+    keepInAddress();
+    table();
+
+    async function table() {
+      keepInAddress(); clearErrors();
+      const mine = ++asked, q = settings();
+      if (panel === "gpt") q.set("tokens", "0");
+      await Promise.all(sides().map(async ([side, run]) => {
+        const box = document.querySelector(`.answer[data-side="${side}"]`);
+        if (!run) { box.innerHTML = ""; return; }
+        const [ok, d] = await post(run, q);
+        if (mine !== asked) return;
+        if (!ok) { box.innerHTML = ""; showError(d.field || "", d.error); return; }
+        const kept = box.querySelector(".written");
+        box.innerHTML = "";
+        box.append(provenance(d.run, side));
+        if (panel === "gpt") {
+          box.append(el("p", {className: "meta"}, "the next token:"), tokenTable(d.next));
+          box.append(kept || el("pre", {className: "written"}));
+        } else {
+          d.fills.forEach((guesses, k) => box.append(el("p", {className: "meta"}, `[MASK] ${k + 1}:`), tokenTable(guesses)));
+        }
+      }));
+    }
+
+    function write() {
+      streams.forEach(s => s.close()); streams = [];
+      clearErrors();
+      const q = settings();
+      for (const [side, run] of sides()) {
+        if (!run) continue;
+        const box = document.querySelector(`.answer[data-side="${side}"]`);
+        let out = box.querySelector(".written");
+        if (!out) { out = el("pre", {className: "written"}); box.append(out); }
+        const p = new URLSearchParams(q); p.set("run", run); p.delete("b");
+        out.textContent = q.get("prompt") || ""; out.dataset.state = "writing";
+        const source = new EventSource(`/api/stream/${panel}?${p}`);
+        streams.push(source);
+        source.addEventListener("piece", e => { out.append(JSON.parse(e.data)); });
+        source.addEventListener("end", () => { source.close(); out.dataset.state = "done"; });
+        source.onerror = () => { if (out.dataset.state !== "done") { source.close(); out.dataset.state = "failed";
+                                  table(); } };
+      }
+    }
+  }
+  function tokenTable(rows) {
+    const t = el("table", {className: "tokens"});
+    for (const r of rows) {
+      const bar = el("div", {className: "bar"}); bar.style.width = `${(r.p * 100).toFixed(1)}%`;
+      t.append(el("tr", {}, el("td", {}, el("code", {}, JSON.stringify(r.token))),
+                  el("td", {className: "num"}, `${(r.p * 100).toFixed(1)}%`), el("td", {className: "barcell"}, bar)));
+    }
+    return t;
   }
 
   function clearAnswers() { document.querySelectorAll(".answer").forEach(s => s.innerHTML = ""); }
@@ -69,10 +146,9 @@
 
   async function ask() {
     keepInAddress();
-    document.querySelectorAll(".field-error").forEach(e => e.textContent = "");
-    document.getElementById("panel-error").textContent = "";
+    clearErrors();
     const q = settings();
-    if (!picture && !q.get("test")) { clearAnswers(); return; }
+    if ((!picture && !q.get("test")) || (panel === "clip" && !q.get("labels"))) { clearAnswers(); return; }
     const mine = ++asked;
     const sides = [["A", q.get("run")], ["B", q.get("b")]];
     await Promise.all(sides.map(async ([side, run]) => {
@@ -89,6 +165,9 @@
       if (!r.ok) { box.innerHTML = ""; showError(data.field || "", data.error || `error ${r.status}`); return; }
       box.innerHTML = "";
       box.append(provenance(data.run, side), ...(panel === "attack" ? attackView(data) : classifyView(data)));
+      if (data.unreadable && Object.keys(data.unreadable).length)
+        box.append(el("p", {className: "error"}, `the text tower cannot read ${Object.keys(data.unreadable).join(", ")}: `
+                      + "words no training caption held, so those probabilities mean nothing"));
       box.dataset.prediction = data.prediction || (data.after && data.after[0].class) || "";
     }));
   }
