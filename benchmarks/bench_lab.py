@@ -609,7 +609,8 @@ def panels_block(args, runs) -> list[str]:
         "## The lab's panels: one interaction, end to end", "",
         f"Command: `make bench-lab-panels` (`python benchmarks/bench_lab.py --panels --panel-requests "
         f"{args.panel_requests} --streams {args.streams} --stream-tokens {args.stream_tokens}`); its runs are kept "
-        f"in `{args.work}/panels`. It took {minutes:.1f} minutes.", "",
+        f"in `{args.work}/panels`. It took {minutes:.1f} minutes ("
+        f"{'the runs made now: ' + ', '.join(made) if made else 'the runs kept from an earlier invocation'}).", "",
         f"Machine: the 2-core development machine ({cpu_name()} x {os.cpu_count()} cores, Python "
         f"{platform.python_version()}), shared with other work (load average {load_avg:.1f} when it started). "
         "`paradigms lab` as a subprocess on a free port of 127.0.0.1; one keep-alive httpx client sends each "
@@ -626,7 +627,7 @@ def panels_block(args, runs) -> list[str]:
         "",
         "| goal | measured | |", "|---|---|---|",
         f"| a digit classified end to end, p50 < 50 ms | {digit_p50:.0f} ms | {met(digit_p50 < 50)} |",
-        f"| every interaction p95 < 500 ms (streams aside) | the slowest, {worst.lower()}: {worst_p95:.0f} ms | "
+        f"| every interaction p95 < 500 ms (streams aside) | the slowest, {worst}: {worst_p95:.0f} ms | "
         f"{met(worst_p95 < 500)} |",
         f"| every answer 200 | {errors} errors | {met(errors == 0)} |",
         f"| {args.streams} concurrent GPT streams all complete | {len(done)} of {args.streams} | "

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's pictures, made again: three example reports (runs on the embedded digits, their report.html rendered by
 # headless Chromium, Debian's `chromium` package) saved as docs/report-{supervised,clip,vae}.png, and the lab (a run's
-# page while it trains, from the lab's browser test) as docs/lab.png.
-#   bash docs/screenshots.sh [WORK_DIR]        (about four minutes on two cores)
+# page while it trains, from the lab's browser tests) as docs/lab.png, docs/lab-attack.png and docs/lab-gpt.png.
+#   bash docs/screenshots.sh [WORK_DIR]        (about six minutes on two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/screenshots}
@@ -32,4 +32,4 @@ shoot "$work/supervised/report.html" docs/report-supervised.png 9000
 shoot "$work/clip/report.html" docs/report-clip.png 7000
 shoot "$work/vae/report.html" docs/report-vae.png 7000
 PARADIGMS_SCREENSHOTS=docs .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_lab_browser.py
-echo "wrote docs/report-supervised.png docs/report-clip.png docs/report-vae.png docs/lab.png"
+echo "wrote docs/report-supervised.png docs/report-clip.png docs/report-vae.png docs/lab.png docs/lab-attack.png docs/lab-gpt.png"

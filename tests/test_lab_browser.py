@@ -314,7 +314,8 @@ def test_the_panels_in_a_browser(two_networks, tmp_path):
 @pytest.fixture
 def two_gpts(tmp_path):
     """The lab over two GPTs on the standard library's text: tiny ones (20 steps) for the test; with
-    PARADIGMS_SCREENSHOTS set, the quick preset's (a few minutes), so that the README's picture reads as text."""
+    PARADIGMS_SCREENSHOTS set, the quick preset's network trained 2 of its 8 epochs (500 steps, a few minutes), so
+    that the README's picture reads as text."""
     from paradigms.api import run
 
     from .test_language import SETS
@@ -322,7 +323,7 @@ def two_gpts(tmp_path):
     runs = tmp_path / "runs"
     for name, seed in (("gpt-a", 0), ("gpt-b", 1)):
         if os.environ.get("PARADIGMS_SCREENSHOTS"):
-            run("gpt", "stdlib", sets=["sample_tokens=0"], seed=seed, out=runs / name)
+            run("gpt", "stdlib", sets=["sample_tokens=0", "train.epochs=2"], seed=seed, out=runs / name)
         else:
             run("gpt", "stdlib", preset="none", sets=SETS + ["sample_tokens=0"], seed=seed, out=runs / name)
     with serving(runs) as (base, app):

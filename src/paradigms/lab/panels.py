@@ -143,10 +143,8 @@ def choice(query: dict, field: str, options: tuple[str, ...]) -> str:
 def picture(run: Path, query: dict, body: bytes, net):
     """The panel's input image as the network takes it, (1, C, H, W) in [0, 1], and where it came from: the bytes
     sent (a drawing or an upload) or, with ``test=N``, the run's N-th evaluation image."""
-    import torch
-
     from ..data.images import read_image
-    from ..evaluate.classifier import eval_images, fit_image
+    from ..evaluate.classifier import fit_image
 
     if body:
         try:
@@ -156,11 +154,22 @@ def picture(run: Path, query: dict, body: bytes, net):
         return fit_image(read_image(body), net.input_shape)[None], "the image sent"
     if query.get("test") in (None, ""):
         raise PanelError("image", "no image: draw one, upload one, or pick a test image")
+    x, label, i = evaluation_image(run, query)
+    return x, f"test image {i} (a {net.classes[label]})"
+
+
+def evaluation_image(run: Path, query: dict):
+    """The run's evaluation image ``test=N`` (as the run selected its evaluation set): (1, C, H, W) in [0, 1], its
+    label, N."""
+    import torch
+
+    from ..evaluate.classifier import eval_images
+
     i = integer(query, "test", 0, 0, MAX_TEST_INDEX)
     (x, y), _ = eval_images(run, i + 1, "cpu")
     if i >= len(x):
         raise PanelError("test", f"the run's evaluation set has {len(x)} images: test must be below {len(x)}")
-    return x[i:i + 1].to(torch.float32), f"test image {i} (a {net.classes[int(y[i])]})"
+    return x[i:i + 1].to(torch.float32), int(y[i]), i
 
 
 def png(image, scale: int | None = None) -> str:
@@ -291,7 +300,6 @@ def clip(run: Path, query: dict, body: bytes) -> dict:
     import torch
 
     from ..contrastive.clip import label_list
-    from ..evaluate.classifier import eval_images
     from .images import decode_upload
 
     trained = NETWORKS.get(run, "recipe")
@@ -311,11 +319,8 @@ def clip(run: Path, query: dict, body: bytes) -> dict:
             raise PanelError("image", str(e)) from None
         x, source = torch.from_numpy(pixels)[None].float() / 255, "the image sent"
     elif query.get("test") not in (None, ""):
-        i = integer(query, "test", 0, 0, MAX_TEST_INDEX)
-        (xs, ys), _ = eval_images(run, i + 1, "cpu")
-        if i >= len(xs):
-            raise PanelError("test", f"the run's evaluation set has {len(xs)} images: test must be below {len(xs)}")
-        x, source = xs[i:i + 1].float(), f"test image {i}"
+        x, _, i = evaluation_image(run, query)
+        source = f"test image {i}"
     else:
         raise PanelError("image", "no image: draw one, upload one, or pick a test image")
     probs = trained.zero_shot(x, names)[0]
