@@ -371,11 +371,13 @@ def test_the_gpt_panel_streams_two_runs_in_a_browser(two_gpts, tmp_path):
         shutil.copyfile(tmp_path / "gpt.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab-gpt.png")
 
 
-def test_the_clip_panel_ranks_typed_labels_in_a_browser(tmp_path):
-    """Labels typed into the CLIP panel come back as ranked probabilities for a test image; the address keeps them."""
+def test_the_clip_and_gan_panels_in_a_browser(tmp_path):
+    """Labels typed into the CLIP panel come back as ranked probabilities for a test image; the address keeps them.
+    The GAN panel draws its grid and its walk, and draws them anew for another seed."""
     runs = tmp_path / "runs"
     Trainer(config("clip", ["train.epochs=1", "train_size=300", "train.figures=false"]), runs / "clip",
             progress=False).fit()
+    Trainer(config("gan", ["train.epochs=1", "train.figures=false"]), runs / "gan", progress=False).fit()
     errors = []
     with serving(runs) as (base, app), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -396,6 +398,14 @@ def test_the_clip_panel_ranks_typed_labels_in_a_browser(tmp_path):
             page.fill("input[name=labels]", "zero")
             page.wait_for_function("document.querySelector('.field-error[data-field=\"labels\"]').textContent"
                                    ".includes('one label')", timeout=30_000)
+
+            page.goto(f"{base}/panel/gan?run=gan&seed=2")
+            page.locator('.answer[data-side="A"] img.walk').wait_for(timeout=30_000)
+            grid = page.get_attribute('.answer[data-side="A"] img.grid', "src")
+            page.fill("input[name=seed]", "5")
+            page.wait_for_function(f"document.querySelector('.answer[data-side=\"A\"] img.grid').src !== "
+                                   f"{json.dumps(grid)}", timeout=30_000)
+            assert "seed=5" in page.url
         finally:
             browser.close()
     assert not errors, errors

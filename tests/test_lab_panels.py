@@ -325,3 +325,34 @@ def test_clip_panel_refuses_bad_labels_beside_the_field(lab, clip_runs, digit_pn
                     content=digit_png.read_bytes()).json()
     assert list(some["unreadable"]) == ["zebra"]                                  # said, not hidden
     assert lab.post("/api/panel/clip", params={"run": "a", "labels": LABELS}).json()["field"] == "run"
+
+
+# -- GAN: samples for a seed, a walk between two codes ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gan_runs(runs):
+    Trainer(config("gan", ["train.epochs=1", "train.figures=false"]), runs / "gan", progress=False).fit()
+    return runs
+
+
+def test_gan_samples_are_paradigms_samples_picture_and_the_walk_joins_two_seeds(lab, gan_runs, tmp_path, capsys):
+    import torch
+    from PIL import Image
+
+    from paradigms.engine.trainer import load_trained
+
+    answer = lab.post("/api/panel/gan", params={"run": "gan", "n": "16", "seed": "3", "seed_b": "9",
+                                                 "steps": "6"}).json()
+    code, _, _ = run_cli(capsys, "sample", str(gan_runs / "gan"), "--n", "16", "--seed", "3",
+                         "--out", str(tmp_path / "s.png"))
+    assert code == 0
+    panel = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["grid"].split(",", 1)[1]))))
+    assert np.array_equal(panel, np.asarray(Image.open(tmp_path / "s.png")))
+    gan = load_trained(gan_runs / "gan", "cpu")
+    walk = gan.interpolate(3, 9, 6)
+    ends = [gan.sample(1, torch.randn(1, gan.cfg.latent, generator=torch.Generator().manual_seed(s))) for s in (3, 9)]
+    assert walk.shape[0] == 6 and torch.allclose(walk[0], ends[0][0]) and torch.allclose(walk[-1], ends[1][0])
+    steps = (walk[1:] - walk[:-1]).abs().mean((1, 2, 3))
+    assert (steps > 0).all()                                             # it moves at every step
+    r = lab.post("/api/panel/gan", params={"run": "gan", "n": "0"})
+    assert r.status_code == 400 and r.json()["field"] == "n"
+    assert lab.post("/api/panel/gan", params={"run": "a"}).json()["field"] == "run"

@@ -227,6 +227,21 @@ class GAN(ImageRecipe):
         return torch.cat([self.G(z[i:i + 1000]).float() for i in range(0, len(z), 1000)]).clamp_(0, 1)
 
     @torch.no_grad()
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8) -> torch.Tensor:
+        """G along the line between two codes (DCGAN's walk in latent space): z_a, z_b ~ N(0, I) drawn from the
+        seeds, then
+
+            z_t = (1 - t) z_a + t z_b,   t = 0, 1/(steps-1), ..., 1
+
+        ``steps`` images in [0, 1]; smooth changes mean the generator has learned a space, not memorised images."""
+        codes = []
+        for seed in (seed_a, seed_b):
+            gen = torch.Generator().manual_seed(seed)
+            codes.append(torch.randn(1, self.cfg.latent, generator=gen).to(self.ctx.device))
+        t = torch.linspace(0, 1, steps, device=self.ctx.device)[:, None]
+        return self.sample(steps, (1 - t) * codes[0] + t * codes[1])
+
+    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         from ..data import unit
 

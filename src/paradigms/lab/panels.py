@@ -44,7 +44,7 @@ class Panel:
     recipes: tuple[str, ...] | None = None
     """The recipes whose runs it takes (None: any of those kinds)."""
     input: str = "image"
-    """What the user gives it: "image" (drawn, uploaded or a test image) or "text"."""
+    """What the user gives it: "image" (drawn, uploaded or a test image), "text", or "none" (settings alone)."""
     stream: Callable[[Path, dict], Iterator[str]] | None = None
     """``stream(run, query)``: pieces of text sent as they come (server-sent events)."""
 
@@ -77,6 +77,10 @@ class Networks:
 
 
 NETWORKS = Networks()
+
+SEEDED = threading.Lock()
+"""Held while a panel seeds torch's global generator and draws from it (an attack's random start, a GAN's codes),
+so that two requests at once never draw from each other's seed."""
 
 
 def _checkpoint_sha(run: Path) -> str:
@@ -239,7 +243,8 @@ def attack(run: Path, query: dict, body: bytes) -> dict:
             tgt = class_index(query["target"], net.classes)
         except UserError as e:
             raise PanelError("target", str(e).replace("--target", "target")) from None
-    adv, p_clean, p_adv = attack_picture(net, x, eps, method, norm, steps, None, 1, tgt, seed)
+    with SEEDED:
+        adv, p_clean, p_adv = attack_picture(net, x, eps, method, norm, steps, None, 1, tgt, seed)
     delta = adv[0] - x[0]
     amplified = (delta / (2 * delta.abs().max().clamp_min(1e-12)) + 0.5) if eps > 0 else delta + 0.5
     return {"source": source, "eps": eps, "method": method, "norm": norm, "steps": steps, "seed": seed,
@@ -329,6 +334,34 @@ def clip(run: Path, query: dict, body: bytes) -> dict:
             "unreadable": {k: list(v) for k, v in unreadable.items()}}
 
 
+def grid_png(images, nrow: int | None = None) -> str:
+    """Images in [0, 1] as one PNG grid, the very picture ``paradigms sample`` writes (engine.report's grid)."""
+    from PIL import Image
+
+    from ..engine.report import image_grid, upscale
+
+    grid = image_grid(upscale(images), nrow)
+    out = io.BytesIO()
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def gan(run: Path, query: dict, body: bytes) -> dict:
+    """A grid of samples for a seed (``paradigms sample RUN --n N --seed S``) and the walk between two seeds' codes."""
+    import torch
+
+    trained = NETWORKS.get(run, "recipe")
+    n = integer(query, "n", 16, 1, 256)
+    seed = integer(query, "seed", 0, 0, 2 ** 31 - 1)
+    other = integer(query, "seed_b", seed + 1, 0, 2 ** 31 - 1)
+    steps = integer(query, "steps", 8, 2, 32)
+    with SEEDED:
+        torch.manual_seed(seed)
+        samples = trained.sample(n)
+    return {"n": n, "seed": seed, "seed_b": other, "steps": steps, "grid": grid_png(samples),
+            "walk": grid_png(trained.interpolate(seed, other, steps), nrow=steps)}
+
+
 def bert(run: Path, query: dict, body: bytes) -> dict:
     """The most likely fills of each [MASK] (``paradigms fill RUN TEXT``)."""
     trained = NETWORKS.get(run, "recipe")
@@ -354,6 +387,10 @@ PANELS = {p.name: p for p in [
           "gives the probability that the picture is each. Names no training caption held mean nothing to a text "
           "tower trained from scratch (one that reads English, --set text=minilm, reads any).", clip,
           recipes=("clip",)),
+    Panel("gan", "GAN samples", ("generator",),
+          "The generator's pictures for a seed (each seed draws the codes z ~ N(0, I)), and a walk from one seed's "
+          "code to another's: if the pictures change smoothly, the generator has learned a space rather than "
+          "memorised images.", gan, input="none"),
     Panel("gpt", "GPT writes", ("transformer",),
           "Type the start of a text: the model's probability for each possible next token, then the continuation "
           "it draws token by token (temperature divides the logits; top-k keeps the k likeliest). Top-k 1 is greedy: "

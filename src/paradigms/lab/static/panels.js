@@ -11,8 +11,8 @@
   let asked = 0;               // answers to older questions are dropped
   let timer = null;            // a pause in typing or sliding before asking
   const KEEP = ["run", "b", "test", "eps", "method", "norm", "steps", "target", "seed", "prompt", "temperature",
-                "top_k", "tokens", "text", "top", "labels"];
-  if (form.dataset.input === "text") { textPanel(); return; }
+                "top_k", "tokens", "text", "top", "labels", "n", "seed_b"];
+  if (form.dataset.input !== "image") { textPanel(); return; }
   const canvas = document.getElementById("draw"), g = canvas.getContext("2d");
 
   function blank() { g.fillStyle = "#000"; g.fillRect(0, 0, canvas.width, canvas.height); }
@@ -102,6 +102,11 @@
         if (panel === "gpt") {
           box.append(el("p", {className: "meta"}, "the next token:"), tokenTable(d.next));
           box.append(kept || el("pre", {className: "written"}));
+        } else if (panel === "gan") {
+          box.append(el("p", {className: "meta"}, `${d.n} samples, seed ${d.seed}:`),
+                     el("img", {className: "grid", src: d.grid, alt: `samples for seed ${d.seed}`}),
+                     el("p", {className: "meta"}, `from seed ${d.seed}'s code to seed ${d.seed_b}'s, ${d.steps} steps:`),
+                     el("img", {className: "grid walk", src: d.walk, alt: "the walk between two codes"}));
         } else {
           d.fills.forEach((guesses, k) => box.append(el("p", {className: "meta"}, `[MASK] ${k + 1}:`), tokenTable(guesses)));
         }
