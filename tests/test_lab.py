@@ -41,14 +41,15 @@ def lab(runs):
     app.state.queue.close()
 
 
-def wait_for(fn, timeout=120.0, every=0.2):
+def wait_for(fn, timeout=120.0, every=0.2, what="it"):
+    """``fn()``'s first true value, asked every ``every`` s; an AssertionError after ``timeout`` s."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = fn()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError("timed out")
+    raise AssertionError(f"waited {timeout:.0f} s for {what}")
 
 
 # -- what it shows ----------------------------------------------------------------------------------------------------

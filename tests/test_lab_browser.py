@@ -22,7 +22,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -34,6 +33,7 @@ from paradigms.engine.runlog import read_metrics
 
 from .test_cli import error_line
 from .test_engine import config
+from .test_lab import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -84,14 +84,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check, timeout: float, what: str, every: float = 0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"waited {timeout:.0f} s for {what}")
+@contextlib.contextmanager
+def browsing(base: str, height: int = 900, init_script: str | None = None, local: tuple[str, ...] = ("data:",)):
+    """A page of headless Chromium (Debian's, never a downloaded one), 1200 pixels wide; on leaving, without an
+    error: no script error on the page, and every request it made went to the lab at ``base`` (or was ``local``:
+    data, blob URLs)."""
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": height})
+            context.on("request", lambda r: requests.append(r.url))
+            if init_script:
+                context.add_init_script(init_script)
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page
+        finally:
+            browser.close()
+    assert not errors, errors
+    lab = urlsplit(base)
+    elsewhere = [u for u in requests if not u.startswith(local) and
+                 (urlsplit(u).scheme, urlsplit(u).netloc) != (lab.scheme, lab.netloc)]
+    assert requests and not elsewhere, elsewhere
 
 
 def answers(url: str) -> bool:
@@ -115,7 +130,7 @@ def serving(runs: Path):
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: answers(base + "/api/queue"), 30, "the lab to answer")
+        wait_for(lambda: answers(base + "/api/queue"), 30, every=0.1, what="the lab to answer")
         yield base, app
     finally:
         for job in app.state.queue.snapshot():      # a failed test leaves no training behind
@@ -163,83 +178,68 @@ def metric_names(run: Path) -> set[str]:
 def test_the_lab_in_a_browser(lab, tmp_path, capsys):
     base, runs, app = lab
     cli_error = error_line(capsys, "run", "supervised", "--set", "optim.lr=nan", "--out", str(tmp_path / "nan"))
-    requests, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            context.on("request", lambda r: requests.append(r.url))
-            context.add_init_script(WATCH_LIVE)
-            page = context.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
+    with browsing(base, height=900, init_script=WATCH_LIVE) as page:
+        # the runs page lists the two runs; the form queues a third
+        page.goto(base + "/")
+        assert page.locator("#runs tbody tr[data-run]").count() == 2
+        page.select_option("#start select[name=recipe]", "supervised")
+        page.fill("#start textarea[name=sets]", "\n".join(LIVE_RUN))
+        page.click("#start button[type=submit]")
+        link = page.locator('#queue a[href^="/run?run=supervised-digits-"]')
+        link.wait_for(timeout=10_000)
+        run_id = unquote(link.get_attribute("href").split("run=", 1)[1])
+        run = runs / run_id
+        wait_for(lambda: (run / "config.yaml").is_file(), TIMEOUT_MS / 1000, every=0.1,
+                 what=f"{run_id} to start training")
 
-            # the runs page lists the two runs; the form queues a third
-            page.goto(base + "/")
-            assert page.locator("#runs tbody tr[data-run]").count() == 2
-            page.select_option("#start select[name=recipe]", "supervised")
-            page.fill("#start textarea[name=sets]", "\n".join(LIVE_RUN))
-            page.click("#start button[type=submit]")
-            link = page.locator('#queue a[href^="/run?run=supervised-digits-"]')
-            link.wait_for(timeout=10_000)
-            run_id = unquote(link.get_attribute("href").split("run=", 1)[1])
-            run = runs / run_id
-            wait_until(lambda: (run / "config.yaml").is_file(), TIMEOUT_MS / 1000, f"{run_id} to start training")
+        # its page while it trains: the stream delivers new rows and the loss chart redraws with them
+        link.click()
+        page.wait_for_url("**/run?run=*")
+        page.wait_for_function("document.getElementById('live').textContent !== ''", timeout=10_000)
+        assert page.text_content("#live").startswith("live:"), (
+            f"{run_id} ended before its page opened ({page.text_content('#live')!r}): make LIVE_RUN longer")
+        page.wait_for_function("window.__live.redrawn >= 2", timeout=TIMEOUT_MS)
+        live = page.evaluate("window.__live")
+        assert live["opened"] == 1 and live["rows"] >= 1 and live["states"][0] == "running", live
+        since = int(live["url"].rsplit("since=", 1)[1])      # the rows the page had before the stream
+        logged = [row["step"] for row in read_metrics(run)]
+        assert live["steps"] == logged[since:since + live["rows"]], (since, live, logged)
+        page.screenshot(path=tmp_path / "run-live.png")
 
-            # its page while it trains: the stream delivers new rows and the loss chart redraws with them
-            link.click()
-            page.wait_for_url("**/run?run=*")
-            page.wait_for_function("document.getElementById('live').textContent !== ''", timeout=10_000)
-            assert page.text_content("#live").startswith("live:"), (
-                f"{run_id} ended before its page opened ({page.text_content('#live')!r}): make LIVE_RUN longer")
-            page.wait_for_function("window.__live.redrawn >= 2", timeout=TIMEOUT_MS)
-            live = page.evaluate("window.__live")
-            assert live["opened"] == 1 and live["rows"] >= 1 and live["states"][0] == "running", live
-            since = int(live["url"].rsplit("since=", 1)[1])      # the rows the page had before the stream
-            logged = [row["step"] for row in read_metrics(run)]
-            assert live["steps"] == logged[since:since + live["rows"]], (since, live, logged)
-            page.screenshot(path=tmp_path / "run-live.png")
+        # to its end: the stream says so and the page shows it finished, with its final metrics
+        page.wait_for_function("document.getElementById('state').textContent === 'finished'",
+                               timeout=TIMEOUT_MS)
+        page.locator("text=Final metrics").wait_for(timeout=10_000)
+        assert json.loads((run / "state.json").read_text())["state"] == "finished"
+        wait_for(lambda: app.state.queue.snapshot()[0]["state"] != "running", 60, every=0.1,
+                 what="the run's process to exit")
+        assert app.state.queue.snapshot()[0]["state"] == "done"      # (state.json says finished just before)
 
-            # to its end: the stream says so and the page shows it finished, with its final metrics
-            page.wait_for_function("document.getElementById('state').textContent === 'finished'",
-                                   timeout=TIMEOUT_MS)
-            page.locator("text=Final metrics").wait_for(timeout=10_000)
-            assert json.loads((run / "state.json").read_text())["state"] == "finished"
-            wait_until(lambda: app.state.queue.snapshot()[0]["state"] != "running", 60, "the run's process to exit")
-            assert app.state.queue.snapshot()[0]["state"] == "done"      # (state.json says finished just before)
+        # back to the runs; two ticked, compared: one chart per metric, the differing setting highlighted
+        page.goto(base + "/")
+        assert page.locator("#runs tbody tr[data-run]").count() == 3
+        page.screenshot(path=tmp_path / "runs.png", full_page=True)
+        page.check('.pick[value="a"]')
+        page.check('.pick[value="b"]')
+        page.click("#compare")
+        page.wait_for_url("**/compare?*")
+        assert sorted(page.evaluate("window.LAB.runs")) == ["a", "b"]
+        expected = metric_names(runs / "a") | metric_names(runs / "b")
+        page.wait_for_function(f"document.querySelectorAll('#curves canvas').length === {len(expected)}")
+        drawn = page.eval_on_selector_all("#curves canvas", "cs => cs.map(c => c.dataset.metric)")
+        assert sorted(drawn) == sorted(expected) and len(expected) >= 2, (drawn, expected)
+        differs = page.eval_on_selector_all("table.diff tr.differs", "rs => rs.map(r => r.cells[0].textContent)")
+        assert "optim.lr" in differs, differs
+        page.screenshot(path=tmp_path / "compare.png", full_page=True)
 
-            # back to the runs; two ticked, compared: one chart per metric, the differing setting highlighted
-            page.goto(base + "/")
-            assert page.locator("#runs tbody tr[data-run]").count() == 3
-            page.screenshot(path=tmp_path / "runs.png", full_page=True)
-            page.check('.pick[value="a"]')
-            page.check('.pick[value="b"]')
-            page.click("#compare")
-            page.wait_for_url("**/compare?*")
-            assert sorted(page.evaluate("window.LAB.runs")) == ["a", "b"]
-            expected = metric_names(runs / "a") | metric_names(runs / "b")
-            page.wait_for_function(f"document.querySelectorAll('#curves canvas').length === {len(expected)}")
-            drawn = page.eval_on_selector_all("#curves canvas", "cs => cs.map(c => c.dataset.metric)")
-            assert sorted(drawn) == sorted(expected) and len(expected) >= 2, (drawn, expected)
-            differs = page.eval_on_selector_all("table.diff tr.differs", "rs => rs.map(r => r.cells[0].textContent)")
-            assert "optim.lr" in differs, differs
-            page.screenshot(path=tmp_path / "compare.png", full_page=True)
-
-            # a bad setting: the command line's own message beside the settings field, nothing queued
-            page.goto(base + "/")
-            page.fill("#start textarea[name=sets]", "optim.lr=nan")
-            page.click("#start button[type=submit]")
-            message = page.locator('.field-error[data-field="sets"]')
-            page.wait_for_function("document.querySelector('.field-error[data-field=\"sets\"]').textContent !== ''")
-            assert "error: " + message.text_content() == cli_error
-            assert len(app.state.queue.snapshot()) == 1
-        finally:
-            browser.close()
-
-    assert not errors, errors
-    lab_origin = urlsplit(base)
-    elsewhere = [u for u in requests if not u.startswith("data:") and
-                 (urlsplit(u).scheme, urlsplit(u).netloc) != (lab_origin.scheme, lab_origin.netloc)]
-    assert requests and not elsewhere, elsewhere
+        # a bad setting: the command line's own message beside the settings field, nothing queued
+        page.goto(base + "/")
+        page.fill("#start textarea[name=sets]", "optim.lr=nan")
+        page.click("#start button[type=submit]")
+        message = page.locator('.field-error[data-field="sets"]')
+        page.wait_for_function("document.querySelector('.field-error[data-field=\"sets\"]').textContent !== ''")
+        assert "error: " + message.text_content() == cli_error
+        assert len(app.state.queue.snapshot()) == 1
     if os.environ.get("PARADIGMS_SCREENSHOTS"):          # docs/screenshots.sh: the README's picture of the lab
         shutil.copyfile(tmp_path / "run-live.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab.png")
 
@@ -260,53 +260,38 @@ def test_the_panels_in_a_browser(two_networks, tmp_path):
     base, runs, app = two_networks
     shown_test = next((i for i in range(40) if flips(base, "standard", i, 0.1) and not flips(base, "robust", i, 0.1)),
                       0)
-    requests, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 1000})
-            context.on("request", lambda r: requests.append(r.url))
-            page = context.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
+    with browsing(base, height=1000, local=("data:", "blob:")) as page:
+        page.goto(base + "/panel/classify?run=standard")
+        box = page.locator("#draw").bounding_box()
+        page.mouse.move(box["x"] + 50, box["y"] + 50)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 175, box["y"] + 50, steps=8)
+        page.mouse.move(box["x"] + 95, box["y"] + 190, steps=8)
+        page.mouse.up()
+        page.locator('.answer[data-side="A"] .bars').wait_for(timeout=30_000)
+        shown = page.eval_on_selector_all('.answer[data-side="A"] .bars .num',
+                                          "ns => ns.map(n => parseFloat(n.textContent))")
+        assert len(shown) == 10 and abs(sum(shown) - 100) < 1, shown
+        page.locator("#mistakes figure").first.wait_for(timeout=30_000)
+        page.screenshot(path=tmp_path / "classify.png", full_page=True)
 
-            page.goto(base + "/panel/classify?run=standard")
-            box = page.locator("#draw").bounding_box()
-            page.mouse.move(box["x"] + 50, box["y"] + 50)
-            page.mouse.down()
-            page.mouse.move(box["x"] + 175, box["y"] + 50, steps=8)
-            page.mouse.move(box["x"] + 95, box["y"] + 190, steps=8)
-            page.mouse.up()
-            page.locator('.answer[data-side="A"] .bars').wait_for(timeout=30_000)
-            shown = page.eval_on_selector_all('.answer[data-side="A"] .bars .num',
-                                              "ns => ns.map(n => parseFloat(n.textContent))")
-            assert len(shown) == 10 and abs(sum(shown) - 100) < 1, shown
-            page.locator("#mistakes figure").first.wait_for(timeout=30_000)
-            page.screenshot(path=tmp_path / "classify.png", full_page=True)
+        attacked = '.answer[data-side="A"] .trio figure:nth-child(3) img'
+        page.goto(f"{base}/panel/attack?run=standard&b=robust&test={shown_test}&eps=0.02&method=pgd&steps=10")
+        page.locator('.answer[data-side="B"] .trio').wait_for(timeout=30_000)
+        page.locator(attacked).wait_for(timeout=30_000)
+        before = page.get_attribute(attacked, "src")
+        page.fill("input[name=eps]", "0.1")                         # the slider, moved
+        page.wait_for_function(f"document.querySelector({json.dumps(attacked)}).src !== {json.dumps(before)}",
+                               timeout=30_000)
+        assert "eps=0.1" in page.url and "b=robust" in page.url
+        page.wait_for_timeout(300)
+        page.screenshot(path=tmp_path / "attack.png", full_page=True)
 
-            attacked = '.answer[data-side="A"] .trio figure:nth-child(3) img'
-            page.goto(f"{base}/panel/attack?run=standard&b=robust&test={shown_test}&eps=0.02&method=pgd&steps=10")
-            page.locator('.answer[data-side="B"] .trio').wait_for(timeout=30_000)
-            page.locator(attacked).wait_for(timeout=30_000)
-            before = page.get_attribute(attacked, "src")
-            page.fill("input[name=eps]", "0.1")                         # the slider, moved
-            page.wait_for_function(f"document.querySelector({json.dumps(attacked)}).src !== {json.dumps(before)}",
-                                   timeout=30_000)
-            assert "eps=0.1" in page.url and "b=robust" in page.url
-            page.wait_for_timeout(300)
-            page.screenshot(path=tmp_path / "attack.png", full_page=True)
-
-            page.goto(page.url)                                           # the address reopens the same view
-            assert page.input_value("input[name=eps]") == "0.1" and page.input_value("select[name=b]") == "robust"
-            assert page.input_value("input[name=test]") == str(shown_test)
-            assert page.input_value("select[name=method]") == "pgd"
-            page.locator('.answer[data-side="B"] .trio').wait_for(timeout=30_000)
-        finally:
-            browser.close()
-    assert not errors, errors
-    lab_origin = urlsplit(base)
-    elsewhere = [u for u in requests if not u.startswith(("data:", "blob:")) and
-                 (urlsplit(u).scheme, urlsplit(u).netloc) != (lab_origin.scheme, lab_origin.netloc)]
-    assert requests and not elsewhere, elsewhere
+        page.goto(page.url)                                           # the address reopens the same view
+        assert page.input_value("input[name=eps]") == "0.1" and page.input_value("select[name=b]") == "robust"
+        assert page.input_value("input[name=test]") == str(shown_test)
+        assert page.input_value("select[name=method]") == "pgd"
+        page.locator('.answer[data-side="B"] .trio').wait_for(timeout=30_000)
     if os.environ.get("PARADIGMS_SCREENSHOTS"):
         shutil.copyfile(tmp_path / "attack.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab-attack.png")
 
@@ -332,41 +317,29 @@ def two_gpts(tmp_path):
 
 def test_the_gpt_panel_streams_two_runs_in_a_browser(two_gpts, tmp_path):
     base, runs, app = two_gpts
-    requests, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            context.on("request", lambda r: requests.append(r.url))
-            page = context.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/panel/gpt?run=gpt-a&b=gpt-b&prompt=def%20&tokens=120&top_k=20")
-            assert page.input_value("textarea[name=prompt]") == "def "
-            page.locator('.answer[data-side="B"] table.tokens').wait_for(timeout=30_000)
-            page.click("#go")
-            for side in "AB":
-                page.wait_for_function(
-                    f"(document.querySelector('.answer[data-side=\"{side}\"] pre.written') || {{}}).dataset?.state "
-                    "=== 'done'", timeout=60_000)
-            written = page.eval_on_selector_all("pre.written", "ps => ps.map(p => p.textContent)")
-            assert len(written) == 2 and all(w.startswith("def ") and len(w) > 60 for w in written), written
-            page.fill("textarea[name=prompt]", "\u2603")                   # not in the vocabulary: said beside it
-            page.wait_for_function("document.querySelector('.field-error[data-field=\"prompt\"]').textContent !== ''",
-                                   timeout=30_000)
-            page.fill("textarea[name=prompt]", "def ")
-            page.wait_for_function("document.querySelectorAll('.answer table.tokens').length === 2", timeout=30_000)
-            assert page.text_content('.field-error[data-field="prompt"]') == ""
-            page.click("#go")                                               # and write again, for the picture
-            for side in "AB":
-                page.wait_for_function(
-                    f"(document.querySelector('.answer[data-side=\"{side}\"] pre.written') || {{}}).dataset?.state "
-                    "=== 'done'", timeout=60_000)
-            page.screenshot(path=tmp_path / "gpt.png", full_page=True)
-        finally:
-            browser.close()
-    assert not errors, errors
-    lab_origin = urlsplit(base)
-    assert requests and all(urlsplit(u).netloc == lab_origin.netloc for u in requests if not u.startswith("data:"))
+    with browsing(base, height=900) as page:
+        page.goto(f"{base}/panel/gpt?run=gpt-a&b=gpt-b&prompt=def%20&tokens=120&top_k=20")
+        assert page.input_value("textarea[name=prompt]") == "def "
+        page.locator('.answer[data-side="B"] table.tokens').wait_for(timeout=30_000)
+        page.click("#go")
+        for side in "AB":
+            page.wait_for_function(
+                f"(document.querySelector('.answer[data-side=\"{side}\"] pre.written') || {{}}).dataset?.state "
+                "=== 'done'", timeout=60_000)
+        written = page.eval_on_selector_all("pre.written", "ps => ps.map(p => p.textContent)")
+        assert len(written) == 2 and all(w.startswith("def ") and len(w) > 60 for w in written), written
+        page.fill("textarea[name=prompt]", "\u2603")                   # not in the vocabulary: said beside it
+        page.wait_for_function("document.querySelector('.field-error[data-field=\"prompt\"]').textContent !== ''",
+                               timeout=30_000)
+        page.fill("textarea[name=prompt]", "def ")
+        page.wait_for_function("document.querySelectorAll('.answer table.tokens').length === 2", timeout=30_000)
+        assert page.text_content('.field-error[data-field="prompt"]') == ""
+        page.click("#go")                                               # and write again, for the picture
+        for side in "AB":
+            page.wait_for_function(
+                f"(document.querySelector('.answer[data-side=\"{side}\"] pre.written') || {{}}).dataset?.state "
+                "=== 'done'", timeout=60_000)
+        page.screenshot(path=tmp_path / "gpt.png", full_page=True)
     if os.environ.get("PARADIGMS_SCREENSHOTS"):
         shutil.copyfile(tmp_path / "gpt.png", Path(os.environ["PARADIGMS_SCREENSHOTS"]) / "lab-gpt.png")
 
@@ -378,34 +351,26 @@ def test_the_clip_and_gan_panels_in_a_browser(tmp_path):
     Trainer(config("clip", ["train.epochs=1", "train_size=300", "train.figures=false"]), runs / "clip",
             progress=False).fit()
     Trainer(config("gan", ["train.epochs=1", "train.figures=false"]), runs / "gan", progress=False).fit()
-    errors = []
-    with serving(runs) as (base, app), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/panel/clip?run=clip&test=0")
-            page.fill("input[name=labels]", "zero, one, two, three, four, five, six, seven, eight, nine")
-            page.locator('.answer[data-side="A"] .bars').wait_for(timeout=30_000)
-            names = page.eval_on_selector_all('.answer[data-side="A"] .bars > span:not(.num)',
-                                              "s => s.map(x => x.textContent)")
-            shown = page.eval_on_selector_all('.answer[data-side="A"] .bars .num',
-                                              "ns => ns.map(n => parseFloat(n.textContent))")
-            assert names[:3] == ["zero", "one", "two"] and len(shown) == 10 and abs(sum(shown) - 100) < 1
-            top = page.text_content('.answer[data-side="A"] .prediction')
-            assert shown[names.index(top)] == max(shown)
-            assert "labels=zero" in page.url
-            page.fill("input[name=labels]", "zero")
-            page.wait_for_function("document.querySelector('.field-error[data-field=\"labels\"]').textContent"
-                                   ".includes('one label')", timeout=30_000)
+    with serving(runs) as (base, app), browsing(base) as page:
+        page.goto(f"{base}/panel/clip?run=clip&test=0")
+        page.fill("input[name=labels]", "zero, one, two, three, four, five, six, seven, eight, nine")
+        page.locator('.answer[data-side="A"] .bars').wait_for(timeout=30_000)
+        names = page.eval_on_selector_all('.answer[data-side="A"] .bars > span:not(.num)',
+                                          "s => s.map(x => x.textContent)")
+        shown = page.eval_on_selector_all('.answer[data-side="A"] .bars .num',
+                                          "ns => ns.map(n => parseFloat(n.textContent))")
+        assert names[:3] == ["zero", "one", "two"] and len(shown) == 10 and abs(sum(shown) - 100) < 1
+        top = page.text_content('.answer[data-side="A"] .prediction')
+        assert shown[names.index(top)] == max(shown)
+        assert "labels=zero" in page.url
+        page.fill("input[name=labels]", "zero")
+        page.wait_for_function("document.querySelector('.field-error[data-field=\"labels\"]').textContent"
+                               ".includes('one label')", timeout=30_000)
 
-            page.goto(f"{base}/panel/gan?run=gan&seed=2")
-            page.locator('.answer[data-side="A"] img.walk').wait_for(timeout=30_000)
-            grid = page.get_attribute('.answer[data-side="A"] img.grid', "src")
-            page.fill("input[name=seed]", "5")
-            page.wait_for_function(f"document.querySelector('.answer[data-side=\"A\"] img.grid').src !== "
-                                   f"{json.dumps(grid)}", timeout=30_000)
-            assert "seed=5" in page.url
-        finally:
-            browser.close()
-    assert not errors, errors
+        page.goto(f"{base}/panel/gan?run=gan&seed=2")
+        page.locator('.answer[data-side="A"] img.walk').wait_for(timeout=30_000)
+        grid = page.get_attribute('.answer[data-side="A"] img.grid', "src")
+        page.fill("input[name=seed]", "5")
+        page.wait_for_function(f"document.querySelector('.answer[data-side=\"A\"] img.grid').src !== "
+                               f"{json.dumps(grid)}", timeout=30_000)
+        assert "seed=5" in page.url

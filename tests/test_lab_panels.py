@@ -18,6 +18,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from paradigms.engine import Trainer  # noqa: E402
 from paradigms.lab.server import create_app  # noqa: E402
 
+from .test_answers import digit_png  # noqa: E402,F401 - a fixture: a test image of the digits as a PNG file
 from .test_cli import error_line, run_cli  # noqa: E402
 from .test_engine import config  # noqa: E402
 
@@ -285,17 +286,6 @@ def clip_runs(runs):
     Trainer(config("clip", ["train.epochs=1", "train_size=300", "train.figures=false"]), runs / "clip",
             progress=False).fit()
     return runs
-
-
-@pytest.fixture(scope="module")
-def digit_png(tmp_path_factory):
-    from PIL import Image
-
-    from paradigms.data import load_images
-
-    path = tmp_path_factory.mktemp("digit") / "seven.png"
-    Image.fromarray(load_images("digits").test_x[0, 0].numpy()).save(path)
-    return path
 
 
 LABELS = "zero,one,two,three,four,five,six,seven,eight,nine"

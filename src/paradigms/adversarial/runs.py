@@ -34,12 +34,17 @@ def parse_eps(text: str) -> list[float]:
         out.append(value)
     return out
 
-def check_eps(epsilons: list[float], norm: str, input_shape, given: str = "") -> None:
-    """Refuse a budget outside its range: L-inf moves each pixel of [0, 1] by at most eps, so eps <= 1; an L2 ball
+def eps_bound(norm: str, input_shape) -> float:
+    """The largest budget that means anything: L-inf moves each pixel of [0, 1] by at most eps, so 1; an L2 ball
     holds every image once eps reaches the image's largest possible norm, sqrt(C H W)."""
     import math
 
-    top = 1.0 if norm == "linf" else math.sqrt(math.prod(input_shape or (1,)))
+    return 1.0 if norm == "linf" else math.sqrt(math.prod(input_shape or (1,)))
+
+
+def check_eps(epsilons: list[float], norm: str, input_shape, given: str = "") -> None:
+    """Refuse a budget outside its range, [0, :func:`eps_bound`]."""
+    top = eps_bound(norm, input_shape)
     bad = [e for e in epsilons if e > top]
     if bad:
         what = ("an L-inf budget moves each pixel of [0, 1] by at most eps" if norm == "linf" else
@@ -104,4 +109,5 @@ def figures(x, last, p_clean, rows, classes, what):
         out["curve"] = curve_figure(rows, what)
     return out
 
-__all__ = ["attack_fn", "attack_picture", "batched", "check_eps", "class_index", "describe", "figures", "parse_eps", "save_png"]
+__all__ = ["attack_fn", "attack_picture", "batched", "check_eps", "class_index", "describe", "eps_bound", "figures",
+           "parse_eps", "save_png"]

@@ -4,6 +4,7 @@ not a decompression bomb), then made into what a run's network takes (its channe
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -17,9 +18,11 @@ MAX_PIXELS = 4096 * 4096
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 
 
-def check_upload(data: bytes) -> None:
-    """:class:`UserError` (one line) unless ``data`` is an image file the lab takes: not empty, a format in
-    :data:`FORMATS`, at most :data:`MAX_PIXELS` pixels, and whole (it decodes)."""
+@contextlib.contextmanager
+def _opened(data: bytes):
+    """The image file ``data``, opened by Pillow once its header is found acceptable (not empty, a format in
+    :data:`FORMATS`, at most :data:`MAX_PIXELS` pixels); whatever Pillow raises then, in the ``with`` body too, is a
+    :class:`UserError` of one line."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -32,7 +35,7 @@ def check_upload(data: bytes) -> None:
             if im.width * im.height > MAX_PIXELS:
                 raise UserError(f"the image is {im.width}x{im.height} pixels; at most {MAX_PIXELS:,} pixels are "
                                 "taken (a smaller image, please)")
-            im.load()
+            yield im
     except UserError:
         raise
     except UnidentifiedImageError:
@@ -43,18 +46,37 @@ def check_upload(data: bytes) -> None:
                         f"{' '.join(str(e).split())[:120]})") from None
 
 
+def check_upload(data: bytes) -> None:
+    """:class:`UserError` (one line) unless ``data`` is an image file the lab takes: not empty, a format in
+    :data:`FORMATS`, at most :data:`MAX_PIXELS` pixels, and whole (it decodes)."""
+    with _opened(data) as im:
+        im.load()
+
+
 def decode_upload(data: bytes, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """The bytes of an image file, checked (:func:`check_upload`), as uint8 (C, H, W) in Pillow ``mode`` ("L" or
-    "RGB"), resized to ``size`` (H, W)."""
+    """The bytes of an image file, checked as :func:`check_upload` checks them and decoded once, as uint8 (C, H, W)
+    in Pillow ``mode`` ("L" or "RGB"), resized to ``size`` (H, W)."""
     from PIL import Image
 
-    check_upload(data)
-    with Image.open(io.BytesIO(data)) as im:
+    with _opened(data) as im:
         im = im.convert(mode)
         if im.size != (size[1], size[0]):
             im = im.resize((size[1], size[0]), Image.BILINEAR)
         a = np.asarray(im, dtype=np.uint8)
     return a[None].copy() if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
+
+
+def png_uri(pixels: np.ndarray, side: int = 0) -> str:
+    """uint8 pixels (C, H, W), C 1 or 3, as a PNG data URI for a page; with ``side``, enlarged by whole pixels
+    (nearest) to about ``side`` pixels so that a small image can be seen."""
+    from PIL import Image
+
+    c, h, w = pixels.shape
+    factor = max(1, side // max(h, w))
+    shown = pixels.repeat(factor, 1).repeat(factor, 2)
+    out = io.BytesIO()
+    Image.fromarray(shown[0] if c == 1 else shown.transpose(1, 2, 0)).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def network_input(run: Path, data: bytes) -> dict:
@@ -65,15 +87,7 @@ def network_input(run: Path, data: bytes) -> dict:
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{Path(run).name} has no network that takes images (no model.json with an input "
                         "shape)") from None
-    pixels = decode_upload(data, "L" if c == 1 else "RGB", (h, w))
-    from PIL import Image
-
-    factor = max(1, 128 // max(h, w))
-    shown = pixels.repeat(factor, 1).repeat(factor, 2)
-    img = Image.fromarray(shown[0] if c == 1 else shown.transpose(1, 2, 0))
-    out = io.BytesIO()
-    img.save(out, format="PNG")
-    return {"shape": [c, h, w], "png": "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()}
+    return {"shape": [c, h, w], "png": png_uri(decode_upload(data, "L" if c == 1 else "RGB", (h, w)), 128)}
 
 
-__all__ = ["FORMATS", "MAX_PIXELS", "check_upload", "decode_upload", "network_input"]
+__all__ = ["FORMATS", "MAX_PIXELS", "check_upload", "decode_upload", "network_input", "png_uri"]

@@ -11,8 +11,6 @@ JSON: numbers, class names, images as PNG data URIs. Every panel here is a thin 
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import threading
@@ -22,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import UserError
-from .images import check_upload
+from .images import check_upload, png_uri
 from .queue import FieldError
 
 MAX_TEST_INDEX = 10_000_000
@@ -106,6 +104,19 @@ def fits(panel: Panel, run: Path) -> bool:
     return card(run).get("kind") in panel.kinds and (panel.recipes is None or recipe_of(run) in panel.recipes)
 
 
+def check_fits(panel: Panel, root: Path, run: Path) -> None:
+    """A :class:`PanelError` on ``run`` unless ``panel`` takes it, saying what the run is and what the panel takes."""
+    if fits(panel, run):
+        return
+    from .runs import recipe_of, run_id
+
+    kind = card(run).get("kind") or "no network the lab can load"
+    takes = (f"runs of {' or '.join(panel.recipes)}" if panel.recipes else
+             f"runs whose network is a {' or '.join(panel.kinds)}")
+    raise PanelError("run", f"{run_id(root, run)} is a {recipe_of(run)} run ({kind!r}): the {panel.name} panel "
+                            f"takes {takes}")
+
+
 def provenance(root: Path, run: Path) -> dict:
     """What a screenshot of a panel must say of its network: the run, its recipe and dataset, its checkpoint."""
     from .runs import checkpoint_info, run_id, summary
@@ -176,19 +187,9 @@ def evaluation_image(run: Path, query: dict):
     return x[i:i + 1].to(torch.float32), int(y[i]), i
 
 
-def png(image, scale: int | None = None) -> str:
+def png(image) -> str:
     """A (C, H, W) image in [0, 1] as a PNG data URI, enlarged (nearest) to about 160 pixels so that it can be seen."""
-    from PIL import Image
-
-    c, h, w = image.shape
-    scale = scale or max(1, 160 // max(h, w))
-    pixels = (image.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    img = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
-    if scale > 1:
-        img = img.resize((w * scale, h * scale), Image.NEAREST)
-    out = io.BytesIO()
-    img.save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    return png_uri((image.detach().clamp(0, 1) * 255).round().byte().cpu().numpy(), 160)
 
 
 def ranked(probs, classes, top: int = 10) -> list[dict]:
@@ -227,14 +228,13 @@ def mistakes(run: Path, query: dict, body: bytes) -> dict:
 def attack(run: Path, query: dict, body: bytes) -> dict:
     """FGSM or PGD on one picture (``paradigms attack RUN --image F``): the picture, the perturbation (amplified),
     the adversarial picture, and the prediction before and after."""
-    from ..adversarial.runs import attack_picture, class_index
+    from ..adversarial.runs import attack_picture, class_index, eps_bound
 
     net = NETWORKS.get(run)
     x, source = picture(run, query, body, net)
     method = choice(query, "method", ("pgd", "fgsm"))
     norm = choice(query, "norm", ("linf", "l2"))
-    eps_max = 1.0 if norm == "linf" else math.sqrt(x[0].numel())
-    eps = number(query, "eps", 0.1, 0.0, eps_max)
+    eps = number(query, "eps", 0.1, 0.0, eps_bound(norm, net.input_shape))
     steps = integer(query, "steps", 10, 1, 200)
     seed = integer(query, "seed", 0, 0, 2 ** 31 - 1)
     tgt = None
@@ -336,14 +336,11 @@ def clip(run: Path, query: dict, body: bytes) -> dict:
 
 def grid_png(images, nrow: int | None = None) -> str:
     """Images in [0, 1] as one PNG grid, the very picture ``paradigms sample`` writes (engine.report's grid)."""
-    from PIL import Image
+    import numpy as np
 
     from ..engine.report import image_grid, upscale
 
-    grid = image_grid(upscale(images), nrow)
-    out = io.BytesIO()
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    return png_uri(np.ascontiguousarray(image_grid(upscale(images), nrow).transpose(2, 0, 1)))
 
 
 def gan(run: Path, query: dict, body: bytes) -> dict:
@@ -405,4 +402,4 @@ EXTRA = {"mistakes": mistakes}
 """Answers a panel's page asks for beside its main one."""
 
 
-__all__ = ["EXTRA", "NETWORKS", "PANELS", "Panel", "PanelError", "card", "fits", "png", "provenance"]
+__all__ = ["EXTRA", "NETWORKS", "PANELS", "Panel", "PanelError", "card", "check_fits", "fits", "png", "provenance"]

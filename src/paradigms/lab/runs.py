@@ -205,7 +205,8 @@ def summary(root: Path, run: Path) -> dict:
     return {"id": run_id(root, run), "recipe": cfg.get("recipe", "?"), "dataset": cfg.get("dataset", "?"),
             "preset": cfg.get("preset", "?"), "seed": cfg.get("seed"), "state": state["state"],
             "error": state.get("error"), "metric": head[0] if head else None, "value": head[1] if head else None,
-            "started": when, "seconds": seconds, "duration": duration(seconds), "step": rows[-1].get("step") if rows else 0}
+            "started": when, "seconds": seconds, "duration": duration(seconds),
+            "step": rows[-1].get("step") if rows else 0}
 
 
 def list_runs(root: Path) -> list[dict]:

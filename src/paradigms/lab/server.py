@@ -295,32 +295,30 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
                                   query=dict(request.query_params)))
 
     async def panel_api(request: Request) -> Response:
-        from .panels import EXTRA, PANELS, card, fits, provenance
+        from .panels import EXTRA, PANELS, check_fits, provenance
 
         name = request.path_params["name"]
         panel = PANELS.get(name)
         if panel is None and name not in EXTRA:
             raise NotFound(f"there is no panel {name!r}; there are {', '.join(PANELS)}")
         run = run_folder(request)
-        if panel is not None and not fits(panel, run):
-            kind = card(run).get("kind") or "no network the lab can load"
-            raise FieldError("run", f"{run_id(root, run)} has {kind!r}: the {name} panel takes runs whose network "
-                                    f"is a {' or '.join(panel.kinds)}")
+        if panel is not None:
+            check_fits(panel, root, run)
         body = await request.body()
         answer = panel.answer if panel is not None else EXTRA[name]
         result = await asyncio.to_thread(answer, run, dict(request.query_params), body)
         return JSONResponse({**result, "run": await asyncio.to_thread(provenance, root, run)})
 
     async def panel_stream(request: Request) -> Response:
-        from .panels import PANELS, fits
+        from .panels import PANELS, check_fits
 
         name = request.path_params["name"]
         panel = PANELS.get(name)
         if panel is None or panel.stream is None:
-            raise NotFound(f"there is no panel {name!r} that streams; {', '.join(p for p in PANELS if PANELS[p].stream)} do")
+            streams = ", ".join(p for p in PANELS if PANELS[p].stream)
+            raise NotFound(f"there is no panel {name!r} that streams; {streams} do")
         run = run_folder(request)
-        if not fits(panel, run):
-            raise FieldError("run", f"{run_id(root, run)} is not a run the {name} panel takes")
+        check_fits(panel, root, run)
         pieces = panel.stream(run, dict(request.query_params))
         first = await asyncio.to_thread(next, pieces, None)       # bad settings are said here, before any event
 
