@@ -310,7 +310,7 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
         return JSONResponse({**result, "run": await asyncio.to_thread(provenance, root, run)})
 
     async def panel_stream(request: Request) -> Response:
-        from .panels import PANELS, check_fits
+        from .panels import PANELS, check_fits, provenance
 
         name = request.path_params["name"]
         panel = PANELS.get(name)
@@ -319,14 +319,18 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
             raise NotFound(f"there is no panel {name!r} that streams; {streams} do")
         run = run_folder(request)
         check_fits(panel, root, run)
-        pieces = panel.stream(run, dict(request.query_params))
+        body = await request.body()
+        pieces = panel.stream(run, dict(request.query_params), body)
         first = await asyncio.to_thread(next, pieces, None)       # bad settings are said here, before any event
 
         async def events():
             piece = first
             while piece is not None:
+                if isinstance(piece, dict) and "view" in piece:    # a progress stream's answer says whose it is
+                    piece = {**piece, "run": await asyncio.to_thread(provenance, root, run)}
                 yield f"event: piece\ndata: {json.dumps(piece)}\n\n"
                 if await request.is_disconnected():
+                    pieces.close()
                     return
                 piece = await asyncio.to_thread(next, pieces, None)
             yield "event: end\ndata: {}\n\n"
@@ -355,7 +359,7 @@ def create_app(root: Path, token: str | None = None, queue: RunQueue | None = No
               Route("/api/start", start, methods=["POST"]), Route("/api/stop", stop, methods=["POST"]),
               Route("/api/resume", resume, methods=["POST"]), Route("/api/input", image_input, methods=["POST"]),
               Route("/panel/{name}", panel_page), Route("/api/panel/{name}", panel_api, methods=["GET", "POST"]),
-              Route("/api/stream/{name}", panel_stream)]
+              Route("/api/stream/{name}", panel_stream, methods=["GET", "POST"])]
     app = Starlette(routes=routes, exception_handlers={Exception: on_error, UserError: on_error})
     app.state.queue, app.state.root = queue, root
     guarded = Limits(app, token)

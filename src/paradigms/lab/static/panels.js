@@ -10,13 +10,17 @@
   let picture = null;          // the bytes of a drawing or an upload (a Blob), else the test index is used
   let asked = 0;               // answers to older questions are dropped
   let timer = null;            // a pause in typing or sliding before asking
-  const KEEP = ["run", "b", "test", "eps", "method", "norm", "steps", "target", "seed", "prompt", "temperature",
-                "top_k", "tokens", "text", "top", "labels", "n", "seed_b"];
-  if (form.dataset.input !== "image") { textPanel(); return; }
-  const canvas = document.getElementById("draw"), g = canvas.getContext("2d");
+  const input = form.dataset.input;             // "image", "text" or "none"
+  const go = document.getElementById("go");      // a panel too slow to ask at every change asks on this button
+  const streams = form.dataset.streams;          // "progress": the answer comes after a stream of progress
+  if (input === "text") { textPanel(); return; }
+  const canvas = document.getElementById("draw"), g = canvas && canvas.getContext("2d");
 
-  function blank() { g.fillStyle = "#000"; g.fillRect(0, 0, canvas.width, canvas.height); }
+  function blank() { if (g) { g.fillStyle = "#000"; g.fillRect(0, 0, canvas.width, canvas.height); } }
   blank();
+  if (go) go.onclick = () => ask(true);
+  if (canvas) drawing();
+  function drawing() {
 
   // drawing: white strokes on black, as the digits are
   let last = null;
@@ -41,6 +45,7 @@
     img.src = URL.createObjectURL(file);
     ask();
   };
+  }
   function setTest(v) { const t = form.elements.test; if (t) t.value = v; }
 
   // settings: in the address, and each change asks again (the slider after a pause)
@@ -49,19 +54,22 @@
     if (e.target.type === "file") return;
     clearTimeout(timer); timer = setTimeout(ask, e.target.type === "range" ? 120 : 300);
   });
-  form.addEventListener("change", e => { if (e.target.tagName === "SELECT") ask(); });
+  form.addEventListener("change", e => { if (e.target.tagName === "SELECT" || e.target.type === "checkbox") ask(); });
 
-  function settings() {
+  function settings() {            // every named setting of the form, as the address keeps it
     const q = new URLSearchParams();
-    for (const k of KEEP) { const el = form.elements[k]; if (el && el.value !== "") q.set(k, el.value); }
+    for (const el of form.elements) {
+      if (!el.name || el.type === "file" || (el.type === "checkbox" && !el.checked)) continue;
+      if (el.value !== "") q.set(el.name, el.value);
+    }
     return q;
   }
   function keepInAddress() {
     const q = settings();
     history.replaceState(null, "", `${location.pathname}?${q}`);
     for (const out of document.querySelectorAll("output[id$='-shown']")) {
-      const input = form.elements[out.id.replace("-shown", "")];
-      if (input) out.textContent = (+input.value).toFixed(input.name === "eps" ? 3 : 2);
+      const slider = form.elements[out.id.replace("-shown", "")];
+      if (slider) out.textContent = (+slider.value).toFixed(slider.name === "eps" ? 3 : Math.max(2, ((slider.step || "").split(".")[1] || "").length));
     }
   }
   function clearErrors() {
@@ -102,11 +110,6 @@
         if (panel === "gpt") {
           box.append(el("p", {className: "meta"}, "the next token:"), tokenTable(d.next));
           box.append(kept || el("pre", {className: "written"}));
-        } else if (panel === "gan") {
-          box.append(el("p", {className: "meta"}, `${d.n} samples, seed ${d.seed}:`),
-                     el("img", {className: "grid", src: d.grid, alt: `samples for seed ${d.seed}`}),
-                     el("p", {className: "meta"}, `from seed ${d.seed}'s code to seed ${d.seed_b}'s, ${d.steps} steps:`),
-                     el("img", {className: "grid walk", src: d.walk, alt: "the walk between two codes"}));
         } else {
           d.fills.forEach((guesses, k) => box.append(el("p", {className: "meta"}, `[MASK] ${k + 1}:`), tokenTable(guesses)));
         }
@@ -149,32 +152,108 @@
     box.textContent = message;
   }
 
-  async function ask() {
+  async function ask(pressed) {
     keepInAddress();
+    if (go && !pressed) return;                  // slow panels ask on their button alone
     clearErrors();
     const q = settings();
-    if ((!picture && !q.get("test")) || (panel === "clip" && !q.get("labels"))) { clearAnswers(); return; }
+    if ((input === "image" && !picture && !q.get("test")) || (panel === "clip" && !q.get("labels"))) {
+      clearAnswers(); return;
+    }
     const mine = ++asked;
-    const sides = [["A", q.get("run")], ["B", q.get("b")]];
-    await Promise.all(sides.map(async ([side, run]) => {
+    await Promise.all(sides().map(async ([side, run]) => {
       const box = document.querySelector(`.answer[data-side="${side}"]`);
       if (!run) { box.innerHTML = ""; return; }
       const params = new URLSearchParams(q); params.set("run", run); params.delete("b");
       if (picture) params.delete("test");
-      let r;
+      let ok, data;
       try {
-        r = await fetch(`/api/panel/${panel}?${params}`, {method: "POST", body: picture || ""});
+        [ok, data] = streams === "progress" ? await streamed(params, box, mine) : await asked_(params);
       } catch (err) { if (mine === asked) showError("", `the lab did not answer (${err})`); return; }
-      const data = await r.json().catch(() => ({error: `the lab answered ${r.status}`}));
       if (mine !== asked) return;
-      if (!r.ok) { box.innerHTML = ""; showError(data.field || "", data.error || `error ${r.status}`); return; }
+      if (!ok) { box.innerHTML = ""; showError(data.field || "", data.error || "the lab could not answer"); return; }
       box.innerHTML = "";
-      box.append(provenance(data.run, side), ...(panel === "attack" ? attackView(data) : classifyView(data)));
+      box.append(provenance(data.run, side));
+      if (data.view) box.append(...view(data.view));
+      else box.append(...(panel === "attack" ? attackView(data) : classifyView(data)));
       if (data.unreadable && Object.keys(data.unreadable).length)
         box.append(el("p", {className: "error"}, `the text tower cannot read ${Object.keys(data.unreadable).join(", ")}: `
                       + "words no training caption held, so those probabilities mean nothing"));
       box.dataset.prediction = data.prediction || (data.after && data.after[0].class) || "";
     }));
+  }
+  async function asked_(params) {
+    const r = await fetch(`/api/panel/${panel}?${params}`, {method: "POST", body: picture || ""});
+    return [r.ok, await r.json().catch(() => ({error: `the lab answered ${r.status}`}))];
+  }
+
+  // work that takes seconds (certification): its progress as it comes, then its answer (server-sent events read
+  // from a POST, which can carry a drawing as EventSource cannot)
+  async function streamed(params, box, mine) {
+    const r = await fetch(`/api/stream/${panel}?${params}`, {method: "POST", body: picture || ""});
+    if (!r.ok) return [false, await r.json().catch(() => ({error: `the lab answered ${r.status}`}))];
+    const bar = el("progress", {max: 1, value: 0}), note = el("span", {className: "meta"});
+    box.innerHTML = ""; box.append(el("p", {className: "working"}, bar, " ", note));
+    const reader = r.body.getReader(), text = new TextDecoder();
+    let buffer = "", answer = null;
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      if (mine !== asked) { reader.cancel(); return [true, {}]; }
+      buffer += text.decode(value, {stream: true});
+      let k;
+      while ((k = buffer.indexOf("\n\n")) >= 0) {
+        const event = buffer.slice(0, k); buffer = buffer.slice(k + 2);
+        const data = /^data: (.*)$/m.exec(event);
+        if (!/^event: piece$/m.test(event) || !data) continue;
+        const d = JSON.parse(data[1]);
+        if (d.view || d.error) answer = d;
+        else { bar.max = d.of; bar.value = d.done; note.textContent = `${d.done.toLocaleString()} of ${d.of.toLocaleString()} ${d.unit || ""}`; }
+      }
+    }
+    if (answer && answer.error) return [false, answer];
+    return answer ? [true, answer] : [false, {error: "the lab stopped before it answered"}];
+  }
+
+  // what a panel shows, block by block (panels/base.py's figures, bars, table, line, meta)
+  function view(blocks) {
+    return blocks.map(b => {
+      if (b.kind === "figures") {
+        const row = el("div", {className: `trio ${b.class || ""}`});
+        for (const f of b.items) {
+          const fig = figure(f.src, f.caption);
+          if (b.class) fig.querySelector("img").className = b.class;
+          if (f.pick) pickable(fig.querySelector("img"), f.pick);
+          row.append(fig);
+        }
+        return row;
+      }
+      if (b.kind === "bars") return bars(b.values, b.top);
+      if (b.kind === "table") {
+        const t = el("table", {className: "panel-table"});
+        if (b.caption) t.append(el("caption", {}, b.caption));
+        t.append(el("tr", {}, ...b.columns.map(c => el("th", {}, c))));
+        for (const row of b.rows) t.append(el("tr", {}, ...row.map(v => el("td", {className: typeof v === "number" ? "num" : ""},
+                                                                            typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : String(v)))));
+        return t;
+      }
+      if (b.kind === "line") return el("p", {className: b.class || ""}, b.text, b.strong ? el("b", {className: b.bad ? "error" : "good"}, b.strong) : "");
+      return el("p", {className: "meta"}, b.text);
+    });
+  }
+  // pointing at a picture sets two settings to where (fractions of its width and height): a patch's place
+  function pickable(img, [fx, fy]) {
+    img.classList.add("pick");
+    let down = false;
+    const set = e => {
+      const r = img.getBoundingClientRect();
+      form.elements[fx].value = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)).toFixed(2);
+      form.elements[fy].value = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height)).toFixed(2);
+      keepInAddress(); clearTimeout(timer); timer = setTimeout(ask, 120);
+    };
+    img.addEventListener("pointerdown", e => { down = true; img.setPointerCapture(e.pointerId); e.preventDefault(); set(e); });
+    img.addEventListener("pointermove", e => { if (down) set(e); });
+    img.addEventListener("pointerup", () => { down = false; });
   }
 
   function el(tag, props = {}, ...children) {
@@ -231,5 +310,5 @@
 
   keepInAddress();
   mistakes();
-  if (form.elements.test && form.elements.test.value !== "") ask();
+  if (input === "none" || (form.elements.test && form.elements.test.value !== "")) ask();
 })();
