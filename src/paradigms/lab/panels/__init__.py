@@ -11,10 +11,15 @@ JSON: numbers, class names, images as PNG data URIs. Every panel here is a thin 
 
 from __future__ import annotations
 
-from . import classifier, contrastive, generative, language
+from . import classifier, contrastive, generative, language, robust
 from .base import NETWORKS, Control, Panel, PanelError, card, check_fits, fits, png, provenance
 
-PANELS = {p.name: p for module in (classifier, contrastive, generative, language) for p in module.PANELS}
+LECTURE = ("classify", "augment", "attack", "patch", "certify", "triplet", "neighbours", "clip", "retrieval",
+           "autoencoder", "vae", "gan", "gpt", "bert", "mae")
+"""The panels in the lecture's order (the runs page lists them so)."""
+
+_ALL = [p for module in (classifier, robust, contrastive, generative, language) for p in module.PANELS]
+PANELS = {p.name: p for p in sorted(_ALL, key=lambda p: LECTURE.index(p.name) if p.name in LECTURE else len(LECTURE))}
 """Every panel, by name, in the lecture's order."""
 
 EXTRA = {**classifier.EXTRA}
