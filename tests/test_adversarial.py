@@ -112,6 +112,90 @@ def test_the_patch_is_pasted_whole_at_the_drawn_position():
     assert (rotated.flatten(1).count_nonzero(1) > 0).all()  # rotated and scaled: still pasted, inside the image
 
 
+def test_place_puts_the_patch_centre_where_asked_and_keeps_it_inside():
+    from paradigms.adversarial import place
+
+    where = place(0.5, 0.25, 3, 8, 10)
+    assert int(where["left"]) == 4 and int(where["top"]) == 0       # centre 5 across: 5 - 1.5; 2 down: clipped to 0
+    out = paste(torch.zeros(1, 1, 8, 10), torch.ones(1, 3, 3), where)[0, 0]
+    lit = out.nonzero()
+    assert lit.min(0).values.tolist() == [0, 4] and lit.max(0).values.tolist() == [2, 6] and len(lit) == 9
+    corner = place(1.0, 1.0, 3, 8, 10, angle=45, scale=0.8)
+    assert (int(corner["top"]), int(corner["left"])) == (5, 7) and float(corner["angle"]) == 45
+    turned = paste(torch.zeros(1, 1, 8, 10), torch.ones(1, 3, 3), corner)[0, 0]
+    assert 0 < float(turned.sum()) < 9 and float(turned[:5].sum()) == 0 and float(turned[:, :7].sum()) == 0
+    with pytest.raises(paradigms.errors.UserError, match="fractions of the image"):
+        place(1.5, 0, 3, 8, 10)
+
+
+class Chain(nn.Module):
+    """A 3-class network of 4x4 images that torch.fx cannot trace (it branches on data), counting its forwards."""
+
+    forwards = 0
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        type(self).forwards += isinstance(x, torch.Tensor)             # not torch.fx's attempt to trace it
+        out = self.fc(x.flatten(1))
+        return out if float(out.sum()) < float("inf") else -out
+
+
+def test_the_smoothing_generators_draw_the_same_noise_and_give_the_same_counts():
+    from paradigms.adversarial.smoothing import Smooth, finish
+
+    torch.manual_seed(0)
+    smooth, x = Smooth(Chain(), 3, 0.5), torch.rand(2, 1, 4, 4)
+    torch.manual_seed(3)
+    counts = smooth.counts(x, 250, batch_size=64)
+    torch.manual_seed(3)
+    steps = smooth.counting(x, 250, batch_size=64)
+    done = []
+    while True:
+        try:
+            done.append(next(steps))
+        except StopIteration as stop:
+            stepped = stop.value
+            break
+    assert torch.equal(stepped, counts) and int(counts.sum()) == 500
+    assert done == sorted(done) and done[-1] == 500 and len(done) > 2        # batches of 64 copies at most
+    # a generator of its own seeded alike draws the very noise of the global one, and leaves the global one alone
+    torch.manual_seed(11)
+    assert torch.equal(smooth.counts(x, 250, 64, generator=torch.Generator().manual_seed(3)), counts)
+    after = torch.rand(3)
+    torch.manual_seed(11)
+    assert torch.equal(after, torch.rand(3))
+    torch.manual_seed(5)
+    many = smooth.certify_many(x, 20, 300, 0.01, 64)
+    torch.manual_seed(5)
+    progress, steps = [], smooth.certifying(x, 20, 300, 0.01, 64)
+    while True:
+        try:
+            progress.append(next(steps))
+        except StopIteration as stop:
+            assert stop.value == many
+            break
+    assert progress == sorted(progress) and progress[-1] == 2 * (20 + 300)
+    assert finish(smooth.certifying(x, 20, 300, 0.01, 64, torch.Generator().manual_seed(5))) == many
+
+
+def test_closing_a_certification_stops_its_forward_passes():
+    from paradigms.adversarial.smoothing import Smooth
+
+    smooth = Smooth(Chain(), 3, 0.5)
+    steps = smooth.certifying(torch.rand(1, 1, 4, 4), 10, 100_000, 0.01, 64)
+    before = Chain.forwards
+    assert [next(steps) for _ in range(3)] == [10, 10 + 64, 10 + 128]    # the n0 copies, then n in batches of 64
+    steps.close()
+    ran = Chain.forwards - before
+    with pytest.raises(StopIteration):
+        next(steps)
+    assert Chain.forwards - before == ran == 5                # 3 batches and 2 probes of the activations' size
+    assert smooth.model.training                              # closed, it put the network back as it found it
+
+
 def test_same_seed_same_adversarial_batch(run, batch):
     net, (x, y) = paradigms.load(run), batch
 
@@ -190,6 +274,14 @@ def test_the_attack_command_reports_and_draws_into_the_run(run, capsys, tmp_path
     patch = read_results(r)[-1]
     assert "a noise patch" in out and Image.open(r / "results" / patch.files[0]).size == (5, 5)
     assert patch.values["side"] == 5 and patch.files == ["003-attack-patch-to-3.png"]
+    from paradigms.adversarial.runs import load_patch, patches
+
+    kept, = patches(r)                                   # the lab's patch panel finds it so
+    assert (kept["index"], kept["name"], kept["target"]) == (3, "003-attack-patch-to-3", "3")
+    assert kept["success"] == patch.values["success"]
+    sticker = load_patch(kept["path"], 1)
+    assert sticker.shape == (1, 5, 5) and 0 <= float(sticker.min()) and float(sticker.max()) <= 1
+    assert load_patch(kept["path"], 3).shape == (3, 5, 5) and patches(run) == []
 
 
 class Regressor(recipes.Recipe):

@@ -248,3 +248,52 @@ def test_a_policy_trains_inside_the_supervised_recipe(tmp_path, capsys):
     assert code == 0, err
     assert (run / "figures" / "augmented_batch.png").is_file()
     assert "augmented_batch" in (run / "report.html").read_text()
+
+
+def test_a_policy_is_typed_as_yaml_or_names_and_one_strength_sets_the_bare_ones():
+    from paradigms.augment import STRENGTH, at_strength, read_policy
+
+    assert read_policy("rotate, blur") == ["rotate", "blur"] == read_policy("[rotate, blur]")
+    assert read_policy("rotate, cutout: {size: 8}") == ["rotate", {"cutout": {"size": 8}}]
+    assert read_policy("{rotate: {degrees: 3}}") == [{"rotate": {"degrees": 3}}] and read_policy("  ") == []
+    with pytest.raises(UserError, match="not valid YAML"):
+        read_policy("[rotate")
+    assert at_strength(["rotate", {"rotate": {"degrees": 5}}, "flip"], 0.5) == [
+        {"rotate": {"degrees": 45.0}}, {"rotate": {"degrees": 5}}, "flip"]      # written settings and flip kept
+    assert at_strength(["blur"], 0.6) == [{"blur": {"low": 0.6, "high": 1.8}}]
+    assert set(STRENGTH) <= set(TRANSFORMS)
+    for s in (0, 0.05, 0.5, 1):                                 # every strength in [0, 1] is a valid setting
+        assert len(build(at_strength(list(STRENGTH), s), channels=3).transforms) == len(STRENGTH)
+    with pytest.raises(UserError, match="strength=1.5 is out of range"):
+        at_strength(["rotate"], 1.5)
+    weak, strong = (build(at_strength(["rotate"], s)).transforms[0].draw(64, 16, 16, "cpu")["angle"].abs().max()
+                    for s in (0.1, 1.0))
+    assert float(weak) <= 9 and float(strong) > 45                             # 90 s degrees either way
+
+
+def test_grid_images_are_the_versions_of_the_grid_and_follow_the_seed():
+    from paradigms.augment.figures import grid_images
+
+    img = images(n=1)[0]
+    policy = build([{"rotate": {"degrees": 30}}, {"cutout": {"size": 4, "p": 0.5}}], channels=3)
+    torch.manual_seed(2)
+    out, labels = grid_images(img, 18, policy)
+    torch.manual_seed(2)
+    again, same = grid_images(img, 18, policy)
+    assert out.shape == (18, 3, 16, 16) and torch.equal(out, again) and labels == same
+    assert all(t.startswith("rotate") for t in labels) and any("cutout" in t for t in labels)
+    assert len({round(float(v.sum()), 3) for v in out}) > 10                     # each version its own
+    torch.manual_seed(2)
+    lecture, _ = grid_images(img, 18)                                           # the lecture's mix
+    assert lecture.shape == out.shape and not torch.equal(lecture, out)
+
+
+def test_the_augment_command_takes_names_and_a_strength(capsys, tmp_path):
+    from PIL import Image
+
+    Image.fromarray((images(n=1)[0].permute(1, 2, 0) * 255).byte().numpy()).save(tmp_path / "cat.png")
+    code, _, err = run_cli(capsys, "augment", str(tmp_path / "cat.png"), "--policy", "rotate, blur", "--strength",
+                           "0.3", "--n", "4", "--out", str(tmp_path / "p.png"))
+    assert code == 0 and (tmp_path / "p.png").is_file(), err
+    assert "strength=2 is out of range" in error_line(capsys, "augment", str(tmp_path / "cat.png"), "--strength", "2")
+    assert "did you mean 'rotate'" in error_line(capsys, "augment", str(tmp_path / "cat.png"), "--policy", "rotat")

@@ -193,3 +193,56 @@ def test_the_anomaly_command_on_a_one_class_autoencoder(tmp_path, capsys):
     assert "trained on every class" in read_results(tmp_path / "all")[0].summary
     Trainer(config("supervised", ["train.epochs=1"]), tmp_path / "clf", progress=False).fit()
     assert "gives no anomaly score" in error_line(capsys, "anomaly", str(tmp_path / "clf"), "--normal", "0")
+
+
+def test_the_anomaly_threshold_is_the_quantile_of_the_normal_training_images_scores(tmp_path):
+    """t_q = quantile_q of the scores of the images the run learnt from: about 1 - q of them score above it."""
+    import numpy as np
+
+    from paradigms.autoencoder.anomaly import anomaly_threshold, normal_scores, score_quantile, share_below
+    from paradigms.data import unit
+    from paradigms.engine import Trainer
+    from paradigms.engine.trainer import load_trained
+
+    from .test_engine import config
+
+    Trainer(config("autoencoder", ["classes=[0]", "train.epochs=2", "probe_n=0", "train.figures=false"]),
+            tmp_path / "zero", progress=False).fit()
+    trained = load_trained(tmp_path / "zero", "cpu")
+    assert (trained.train_y == 0).all()                                      # the normal class alone
+    every = trained.anomaly_score(unit(trained.train_x)).numpy()            # (n,) each training image's score
+    scores = normal_scores(trained)
+    assert np.allclose(scores.numpy(), np.sort(every), rtol=1e-6) and len(scores) == len(trained.train_x)
+    t = anomaly_threshold(trained)
+    assert t == pytest.approx(float(np.quantile(every, 0.95)), rel=1e-6)
+    assert t == anomaly_threshold(trained, 0.95, scores) == score_quantile(scores, 0.95)
+    above = float((every > t).mean())
+    assert abs(above - 0.05) <= 1 / len(every)                              # about 1 - q of the normal images
+    assert anomaly_threshold(trained, 0.99, scores) > t > anomaly_threshold(trained, 0.5, scores)
+    assert share_below(t, scores) == pytest.approx(1 - above) and share_below(float(scores[0]), scores) == 0
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="quantile"):
+            anomaly_threshold(trained, bad, scores)
+
+
+def test_a_vae_reconstructs_from_mu_and_paradigms_load_gives_its_encoder(tmp_path):
+    import json
+
+    import paradigms
+    from paradigms.engine import Trainer
+    from paradigms.engine.trainer import load_trained
+
+    from .test_engine import config
+
+    Trainer(config("vae", ["train.epochs=1", "train_size=200", "iwae_k=2", "iwae_n=10", "train.figures=false"]),
+            tmp_path / "vae", progress=False).fit()
+    vae = load_trained(tmp_path / "vae", "cpu")
+    x = next(iter(vae.test_loader.epoch(0)))[0][:6]
+    mu, logvar = vae.encode(x)
+    recon = vae.reconstruct(x)
+    assert torch.equal(recon, vae.decode(mu)) and torch.equal(recon, vae.reconstruct(x))   # no draw: the same twice
+    assert recon.shape == x.shape and 0 <= float(recon.min()) and float(recon.max()) <= 1
+    card = json.loads((tmp_path / "vae" / "model.json").read_text())
+    assert card["kind"] == "encoder" and card["code"] == 20 and card["features"] == 40 and card["recipe"] == "vae"
+    net = paradigms.load(tmp_path / "vae")                                  # the encoder q(z|x): (mu, logvar)
+    assert torch.allclose(net(x), torch.cat([mu, logvar], 1), atol=1e-6)

@@ -140,6 +140,25 @@ def test_figures_and_the_encoder_load_like_any_network(tmp_path):
     assert net(torch.rand(2, 1, 8, 8)).shape == (2, net.embed_dim)
 
 
+def test_image_embeddings_leave_the_towers_as_found_and_a_caption_splits_into_its_words(tmp_path):
+    from paradigms.engine.trainer import load_trained
+
+    r = clip_run(tmp_path, sets=["train.epochs=1", "train_size=300"])
+    trained = load_trained(r.run_dir, "cpu")
+    x = trained.test_x[:20].float() / 255
+    for mode in (False, True):
+        trained.model.train(mode)
+        emb, _ = trained.image_embeddings([(x, torch.zeros(20))])
+        assert trained.model.image.training == mode and trained.model.image_proj.training == mode
+    trained.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(emb, trained.model.encode_image(x), atol=1e-5)          # W_i f(x), in eval mode
+    tower = trained.model.text
+    assert tower.words("A photo of the digit 3.") == ["a", "photo", "of", "the", "digit", "3", "."]
+    assert tower.unknown_words("A photo of the digit 3.") == ["digit", "3"]           # captions said "three"
+    assert trained.unreadable(["a photo of a three."]) == {}
+
+
 @pytest.mark.parametrize("sets,expected", [
     (["templates=[a photo]"], "exactly one {}"),
     (["held_out_classes=[three]"], "at least two"),

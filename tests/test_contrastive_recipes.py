@@ -10,9 +10,10 @@ from PIL import Image
 from paradigms import recipes
 from paradigms.api import load, run
 from paradigms.contrastive.moco import SplitBatchNorm
-from paradigms.contrastive.verification import balanced_accuracy, best_threshold, pair_distances, recall_at_1
+from paradigms.contrastive.verification import (balanced_accuracy, best_threshold, identity_distances, pair_distances,
+                                                recall_at_1, verify)
 from paradigms.engine import Trainer
-from paradigms.evaluate import evaluate_encoder, linear_probe, probe_run
+from paradigms.evaluate import evaluate_encoder, linear_probe, nearest, probe_run
 
 from .test_base import interrupted_then_resumed
 from .test_cli import error_line
@@ -114,6 +115,48 @@ def test_the_verification_measures_on_hand_made_points():
     brute = max(balanced_accuracy(dist, same, float(c)) for c in dist.tolist() + [-1.0, 100.0])
     assert balanced_accuracy(dist, same, t) == pytest.approx(brute)       # no cut does better
     assert recall_at_1(emb, y) == pytest.approx(2 / 5)                    # points 0, 1 and 4 find the wrong kind
+
+
+def test_verify_and_the_people_table_on_hand_made_points():
+    emb = torch.tensor([[0.0, 0.0], [0.0, 1.0], [3.0, 0.0], [3.0, 2.0], [9.0, 9.0]])
+    y = torch.tensor([4, 4, 7, 7, 7])
+    assert verify(emb[0], emb[1], 1.0) == (pytest.approx(1.0), True)       # ||a - b||^2 = 1 <= 1: one person
+    assert verify(emb[0], emb[2], 8.9) == (pytest.approx(9.0), False)      # 9 > 8.9: two people
+    d = identity_distances(emb, y, [4, 7, 3])                              # 3: nobody has that label
+    assert d[0, 0] == pytest.approx(1.0)                                   # the one pair of 4's images
+    assert d[0, 1] == pytest.approx((9 + 13 + 162 + 10 + 10 + 145) / 6)  # every image of 4 against every image of 7
+    assert d[1, 1] == pytest.approx((4 + 117 + 85) / 3)                   # 7's three pairs of different images
+    assert torch.allclose(d[:2, :2], d[:2, :2].T)
+    assert d[2].isnan().all() and d[:, 2].isnan().all()
+
+
+def test_nearest_is_the_cosine_top_k_of_a_brute_force_ranking():
+    g = torch.Generator().manual_seed(0)
+    f, q = torch.randn(50, 6, generator=g) * torch.rand(50, 1, generator=g) * 5, torch.randn(3, 6, generator=g)
+    sims, idx = nearest(f, q, 7)
+    cos = torch.tensor([[float(a @ b / (a.norm() * b.norm())) for b in f] for a in q])    # (3, 50) by hand
+    order = cos.argsort(1, descending=True)[:, :7]
+    assert torch.equal(idx, order) and torch.allclose(sims, cos.gather(1, order), atol=1e-6)
+    one_s, one_i = nearest(f, q[1], 3)                                     # one query: (k,)
+    assert torch.equal(one_i, order[1, :3]) and one_s.shape == (3,)
+    assert nearest(f, f[5], 1)[1].item() == 5 and nearest(f, q, 80)[1].shape == (3, 50)   # k cut to N
+
+
+def test_a_triplet_runs_threshold_comes_back_from_its_weights(tmp_path):
+    """The recipe's ``threshold`` on a loaded run is the one its evaluation chose and measured with."""
+    from paradigms.data import unit
+    from paradigms.engine.trainer import load_trained
+
+    t = Trainer(config("triplet", ["train.epochs=1", "train.figures=false"], dataset="digits"), tmp_path / "t",
+                progress=False)
+    recorded = t.fit()["test/threshold"]
+    trained, net = load_trained(tmp_path / "t", "cpu"), load(tmp_path / "t")   # paradigms.load: the embedding
+    vx, vy = trained.parts["val"]
+    with torch.no_grad():
+        by_hand = best_threshold(*pair_distances(torch.nn.functional.normalize(net(unit(vx)), dim=1), vy))
+    again = trained.threshold(lambda x: trained.embed(trained.net, x))
+    assert again == pytest.approx(recorded, abs=1e-5) and by_hand == pytest.approx(recorded, abs=1e-5)
+    assert trained.scores(lambda x: trained.embed(trained.net, x))["threshold"] == again
 
 
 def test_linear_probe_is_deterministic_and_separates_separable_features():

@@ -151,3 +151,23 @@ def test_bad_mae_settings_are_one_line_and_exit_2(capsys, sets, words):
 
     line = error_line(capsys, "run", "mae", *sum((["--set", s] for s in sets), []))
     assert all(w in line for w in words), line
+
+
+def test_reconstruction_gives_reconstructs_pictures_and_the_masked_patch_loss(tmp_path):
+    from paradigms.api import run
+    from paradigms.engine.trainer import load_trained
+
+    done = run("mae", "digits", out=tmp_path / "mae", sets=[*TINY, "train.epochs=1", "train.figures=false"])
+    mae = load_trained(done.run_dir, "cpu")
+    x = next(iter(mae.test_loader.epoch(0)))[0][:4]
+    masked, pasted, mask, loss = mae.reconstruction(x, 0.6, torch.Generator().manual_seed(5))
+    again = mae.reconstruct(x, 0.6, torch.Generator().manual_seed(5))
+    assert torch.equal(masked, again[0]) and torch.equal(pasted, again[1])
+    keep, expected_mask = random_masking(4, 16, 0.6, torch.Generator().manual_seed(5))
+    assert torch.equal(mask, expected_mask) and (mask.sum(1) == 10).all()  # round(16 x 0.4) = 6 patches seen
+    with torch.no_grad():
+        pred = mae.mae(x, keep)                                          # (4, 16, 4) every patch predicted
+    target = mae.mae.target(x)
+    by_hand = ((pred - target) ** 2).mean(-1)[mask].mean()               # the hidden patches' squared error
+    assert loss == pytest.approx(float(by_hand), rel=1e-5)
+    assert loss == pytest.approx(float(masked_patch_loss(pred, target, mask)), rel=1e-6)

@@ -9,9 +9,9 @@ from ..lazy import attach
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
     from .attacks import NORMS, evaluating, fgsm, pgd
-    from .patch import draw, paste, patch_success, side, train_patch
+    from .patch import draw, paste, patch_success, place, side, train_patch
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "attacks": ["NORMS", "evaluating", "fgsm", "pgd"],
-    "patch": ["draw", "paste", "patch_success", "side", "train_patch"],
+    "patch": ["draw", "paste", "patch_success", "place", "side", "train_patch"],
 })

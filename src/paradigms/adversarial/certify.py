@@ -18,6 +18,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Generator
 
 import torch
 
@@ -79,6 +80,22 @@ def radii_for(rows: list[dict], step: float = 0.25) -> list[float]:
     return [round(i * step, 4) for i in range(int(math.floor(top / step)) + 2)]
 
 
+def image_seed(seed: int, index: int) -> int:
+    """The seed of the noise of the evaluation image ``index``: its own, so that a resumed certification, another
+    ``skip`` or the lab's certify panel draws the same noise for it."""
+    return seed * 1_000_003 + index
+
+
+def certifying_image(smooth: Smooth, x: torch.Tensor, index: int, n0: int, n: int, alpha: float, batch_size: int,
+                     seed: int) -> Generator[int, None, tuple[int, float]]:
+    """One image ``x`` (1, C, H, W) certified as :func:`certify_images` certifies the evaluation image ``index`` (the
+    same noise, from a generator of its own seeded with :func:`image_seed`, so the global one is left alone): yields
+    the noisy copies classified so far (of n0 + n), returns ``(class, radius)``, ``(-1, 0.0)`` when it abstains."""
+    generator = torch.Generator(device=x.device).manual_seed(image_seed(seed, index))
+    (pred, rad), = yield from smooth.certifying(x, n0, n, alpha, batch_size, generator)
+    return pred, rad
+
+
 def certify_images(smooth: Smooth, x: torch.Tensor, y: torch.Tensor, index: list[int], path: Path, n0: int, n: int,
                    alpha: float, batch_size: int, seed: int, progress: bool = True) -> list[dict]:
     """Certify images ``x`` (their dataset indices ``index``), appending rows to ``path``; resumes from it."""
@@ -98,7 +115,7 @@ def certify_images(smooth: Smooth, x: torch.Tensor, y: torch.Tensor, index: list
             if i in done:
                 continue
             # each image its own noise, seeded by its index: a resumed run, or another skip, draws the same
-            torch.manual_seed(seed * 1_000_003 + i)
+            torch.manual_seed(image_seed(seed, i))
             t0 = time.perf_counter()
             (pred, rad), = smooth.certify_many(x[j:j + 1], n0, n, alpha, batch_size)
             out.write(format_row({"idx": i, "label": int(y[j]), "predict": pred, "radius": rad,

@@ -41,6 +41,20 @@ def draw(n: int, k: int, h: int, w: int, degrees: float = 20.0, scale: tuple[flo
             **rotate.draw(n, k, k, device), **zoom.draw(n, k, k, device)}
 
 
+def place(px: float, py: float, k: int, h: int, w: int, angle: float = 0.0, scale: float = 1.0,
+          device="cpu") -> dict[str, torch.Tensor]:
+    """The ``where`` of :func:`paste` for one h x w image: the k x k patch's centre as near to (px w, py h) as keeps it
+    whole inside the image (px, py fractions of the width and height, in [0, 1]), rotated by ``angle`` degrees and
+    scaled by ``scale`` about its centre. What a person chooses, where :func:`draw` draws at random."""
+    if not (0 <= px <= 1 and 0 <= py <= 1):
+        raise UserError(f"the patch's place px={px:g}, py={py:g} is out of range: fractions of the image, in [0, 1]")
+    left = min(max(round(px * w - k / 2), 0), w - k)             # the centre at px * w, the tile inside [0, w)
+    top = min(max(round(py * h - k / 2), 0), h - k)
+    one = torch.ones(1, device=device)
+    return {"top": torch.tensor([top], device=device), "left": torch.tensor([left], device=device),
+            "angle": one * float(angle), "s": one * float(scale)}
+
+
 def paste(x: torch.Tensor, patch: torch.Tensor, where: dict[str, torch.Tensor]) -> torch.Tensor:
     """Images (N, C, H, W) with the (C, k, k) patch, rotated and scaled, pasted at ``where``."""
     n, c, h, w = x.shape

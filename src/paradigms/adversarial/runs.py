@@ -68,6 +68,33 @@ def save_png(image, path: Path) -> Path:
     Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
     return path
 
+def patches(run_dir: Path) -> list[dict]:
+    """The universal patches ``paradigms attack RUN --method patch --target T`` kept with a run, oldest first: each
+    result's number (``index``), name (``003-attack-patch-to-3``), target class, success on held-out images and its
+    printable PNG (``path``)."""
+    from ..engine.results import FOLDER, read_results
+
+    out = []
+    for r in read_results(run_dir):
+        png = next((f for f in r.files if f.endswith(".png")), None)
+        if r.command == "attack" and r.parameters.get("method") == "patch" and png:
+            path = Path(run_dir) / FOLDER / png
+            if path.is_file():
+                out.append({"index": r.index, "name": r.stem, "target": r.values.get("target"),
+                            "success": r.values.get("success"), "path": path})
+    return out
+
+
+def load_patch(path: Path, channels: int) -> torch.Tensor:
+    """A patch's printable PNG back as the (C, k, k) tensor in [0, 1] it was (to 8 bits), with ``channels`` channels."""
+    from ..data.images import read_image
+
+    patch = read_image(path)
+    if patch.shape[0] != channels:
+        patch = patch.mean(0, keepdim=True) if channels == 1 else patch.expand(channels, -1, -1)
+    return patch
+
+
 def batched(fn, x, y, batch_size: int = 256):
     """``fn(x, y)`` over batches of ``batch_size``, concatenated."""
     return torch.cat([fn(x[i: i + batch_size], y[i: i + batch_size]) for i in range(0, len(x), batch_size)])
@@ -110,4 +137,4 @@ def figures(x, last, p_clean, rows, classes, what):
     return out
 
 __all__ = ["attack_fn", "attack_picture", "batched", "check_eps", "class_index", "describe", "eps_bound", "figures",
-           "parse_eps", "save_png"]
+           "load_patch", "parse_eps", "patches", "save_png"]

@@ -16,12 +16,14 @@ top classes and abstains unless a two-sided binomial test separates them at leve
 picks the top class on n0 copies, counts it on n fresh copies, bounds pA from below with the
 one-sided Clopper-Pearson interval at confidence 1 - alpha, and abstains (-1) when that bound is not
 above 1/2. :meth:`Smooth.certify_many` certifies several images at once, their noisy copies sharing
-the base network's batches.
+the base network's batches; :meth:`Smooth.certifying` is the same work as a generator that says how many
+noisy copies it has classified (a progress bar: the lab's certify panel) and stops when closed.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Generator
 
 import torch
 from scipy.stats import beta, binomtest, norm
@@ -62,6 +64,28 @@ def radius(p_lower: float, sigma: float) -> float:
     return sigma * float(norm.ppf(p_lower))
 
 
+def finish(steps: Generator):
+    """Run a generator form (:meth:`Smooth.counting`, :meth:`Smooth.certifying`) to its end: what it returns."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def shifted(steps: Generator, by: int) -> Generator:
+    """``steps`` with ``by`` added to each number it yields, returning what it returns (closed with it)."""
+    try:
+        while True:
+            try:
+                done = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            yield by + done
+    finally:
+        steps.close()
+
+
 def inference_copy(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` with each batch norm folded into the convolution before it (torch.fx),
     the same function in fewer passes over memory; ``model`` itself where it cannot be traced."""
@@ -84,16 +108,25 @@ class Smooth:
         check(sigma=sigma)
         self.model, self.num_classes, self.sigma = model, int(num_classes), float(sigma)
 
-    # -- the Monte Carlo counts -----------------------------------------------------------------------
-    @torch.inference_mode()
-    def counts(self, x: torch.Tensor, num: int, batch_size: int = 1000) -> torch.Tensor:
+    # -- the Monte Carlo counts -----------------------------------------------------------------------------------
+    def counts(self, x: torch.Tensor, num: int, batch_size: int = 1000,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """(N, K) class counts of the base network on ``num`` noisy copies of each image of ``x`` (N, C, H, W).
 
         The copies of several images share each forward batch of ``batch_size`` (a few copies each when
-        ``num`` is small, one image's copies when it is large), drawn afresh from the global generator. On a
-        CPU a batch is at most as large as keeps the network's largest activation in cache
+        ``num`` is small, one image's copies when it is large), drawn afresh from ``generator`` (default: the global
+        one). On a CPU a batch is at most as large as keeps the network's largest activation in cache
         (:func:`.attacks.chunk_size`), and the network runs with its batch norms folded (:func:`inference_copy`).
+        :meth:`counting` is the same, one forward batch at a time.
         """
+        return finish(self.counting(x, num, batch_size, generator))
+
+    @torch.inference_mode()
+    def counting(self, x: torch.Tensor, num: int, batch_size: int = 1000,
+                 generator: torch.Generator | None = None) -> Generator[int, None, torch.Tensor]:
+        """:meth:`counts` as a generator: after each forward batch it yields how many noisy copies it has classified
+        so far (of ``len(x) * num``), and it returns the (N, K) counts, the very noise and counts of :meth:`counts`
+        (for a progress bar; closing it stops the work)."""
         check(n=num, batch_size=batch_size)
         x = x.detach()
         n_img, k = len(x), self.num_classes
@@ -101,6 +134,7 @@ class Smooth:
         was_training = self.model.training
         self.model.eval()
         model = inference_copy(self.model)
+        done = 0
         try:
             # on a CPU, no larger a forward batch than keeps the largest activation in cache (as attacks.pgd)
             size = chunk_size(model, x[:1].expand(batch_size, *x.shape[1:]))
@@ -112,11 +146,15 @@ class Smooth:
                 while left > 0:
                     r = min(per_image, left)
                     batch = xs.repeat_interleave(r, dim=0)    # (m*r, C, H, W), each image's copies together
-                    noisy = torch.randn_like(batch).mul_(self.sigma).add_(batch)  # x + e, e ~ N(0, sigma^2 I)
+                    e = (torch.randn_like(batch) if generator is None else
+                         torch.randn(batch.shape, generator=generator, dtype=batch.dtype, device=batch.device))
+                    noisy = e.mul_(self.sigma).add_(batch)    # x + e, e ~ N(0, sigma^2 I)
                     pred = model(noisy).argmax(1).view(len(xs), r)
                     offset = torch.arange(len(xs), device=x.device).view(-1, 1) * k
                     out[i:i + len(xs)] += torch.bincount((pred + offset).flatten(), minlength=len(xs) * k).view(-1, k)
                     left -= r
+                    done += len(batch)
+                    yield done
         finally:
             self.model.train(was_training)
         return out
@@ -147,9 +185,18 @@ class Smooth:
         (estimation); pA = the Clopper-Pearson lower bound of nA / n; ``(cA, sigma * Phi^-1(pA))`` when
         pA > 1/2, else ``(-1, 0.0)``.
         """
+        return finish(self.certifying(x, n0, n, alpha, batch_size))
+
+    def certifying(self, x: torch.Tensor, n0: int = 100, n: int = 100_000, alpha: float = 0.001,
+                   batch_size: int = 1000, generator: torch.Generator | None = None
+                   ) -> Generator[int, None, list[tuple[int, float]]]:
+        """:meth:`certify_many` as a generator: it yields how many noisy copies it has classified so far (of
+        ``len(x) * (n0 + n)``) and returns its list, drawing the same noise in the same order (from ``generator``,
+        default the global one) and so giving the same certificates. Closing it stops the work."""
         check(alpha=alpha, n0=n0, n=n, batch_size=batch_size)
-        guesses = self.counts(x, n0, batch_size).argmax(1)                    # selection: n0 samples
-        counts = self.counts(x, n, batch_size)                                # estimation: n fresh samples
+        guesses = (yield from self.counting(x, n0, batch_size, generator)).argmax(1)   # selection: n0 samples
+        estimation, first = self.counting(x, n, batch_size, generator), len(x) * n0
+        counts = yield from shifted(estimation, first)                        # estimation: n fresh samples
         out = []
         for c_a, row in zip(guesses.tolist(), counts):
             p_a = lower_confidence_bound(int(row[c_a]), n, alpha)

@@ -17,11 +17,11 @@ from ..lazy import attach
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
     from .mix import MIXES, CutMix, Mix, Mixup, soft
-    from .policy import NAMES, STANDARD, Policy, build, standard
+    from .policy import NAMES, STANDARD, STRENGTH, Policy, at_strength, build, read_policy, standard
     from .transforms import TRANSFORMS, Transform
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "mix": ["MIXES", "CutMix", "Mix", "Mixup", "soft"],
-    "policy": ["NAMES", "STANDARD", "Policy", "build", "standard"],
+    "policy": ["NAMES", "STANDARD", "STRENGTH", "Policy", "at_strength", "build", "read_policy", "standard"],
     "transforms": ["TRANSFORMS", "Transform"],
 })

@@ -19,14 +19,15 @@ def augment(
     n: Annotated[int, typer.Option("--n", min=1, max=100, help="how many augmented versions")] = 18,
     sheet: Annotated[bool, typer.Option(help="one labelled row per transform family instead of the grid")] = False,
     policy: Annotated[Optional[str], typer.Option(help="a policy as YAML, e.g. '[rotate, {cutout: {size: 8}}]'")] = None,
+    strength: Annotated[Optional[float], typer.Option(help="set each transform the policy names bare (rotate, "
+                                                      "blur...) to this strength, 0 (barely) to 1")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     out: Annotated[Path, typer.Option(help="the PNG to write")] = Path("augment.png"),
 ) -> None:
     """Draw one image and N augmented versions, each labelled with what was done (or --sheet)."""
     import torch
-    import yaml
 
-    from . import build
+    from . import at_strength, build, read_policy
     from . import figures as F
     from ..data.images import read_image
 
@@ -55,14 +56,9 @@ def augment(
     if sheet:
         fig = F.sheet_figure(img, partners, mean=mean)
     else:
-        spec = None
-        if policy is not None:
-            try:
-                spec = yaml.safe_load(policy)
-            except yaml.YAMLError:
-                raise UserError(f"--policy {policy!r} is not valid YAML; e.g. '[rotate, {{cutout: {{size: 8}}}}]'") from None
-            if not isinstance(spec, list):
-                spec = [spec]
+        spec = read_policy(policy) if policy is not None else None
+        if strength is not None:
+            spec = at_strength(spec or [], strength)
         pol = build(spec, dataset or "", img.shape[0], mean=mean) if spec else None
         fig = F.grid_figure(img, n, pol, title=f"{title}: 1 image => {n} training images", mean=mean)
     out.parent.mkdir(parents=True, exist_ok=True)

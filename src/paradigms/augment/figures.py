@@ -35,13 +35,28 @@ def grid_policy(channels: int, mean=None) -> Policy:
                  mean=mean)
 
 
+def grid_images(image: torch.Tensor, n: int = 18, policy: Policy | None = None,
+                mean=None) -> tuple[torch.Tensor, list[str]]:
+    """The lecture's "1 => n": ``n`` augmented versions (n, C, H, W) of one image (C, H, W) in [0, 1] and what was done
+    to each, drawn from torch's global generator (``paradigms augment`` seeds it with ``--seed``). ``policy``: the
+    transforms (default :func:`grid_policy`, each family on about half the images); ``mean``: the dataset's mean
+    colour, which Cutout fills with (else the image's own). The pictures of :func:`grid_figure` and the lab's panel."""
+    policy = policy or grid_policy(image.shape[0], mean)
+    batch = image.unsqueeze(0).repeat(n, 1, 1, 1)                         # (n, C, H, W): n copies, each drawn anew
+    out, _, labels = policy.trace(batch, torch.zeros(n, dtype=torch.long), 1)  # one class: a mix has no other label
+    return out, labels
+
+
+def grid_columns(n: int) -> int:
+    """Columns of the grid of an original and ``n`` versions (7 at most)."""
+    return min(7, n + 1)
+
+
 def grid_figure(image: torch.Tensor, n: int = 18, policy: Policy | None = None, title: str = "", mean=None):
     """One image (C, H, W) in [0, 1] and ``n`` augmented versions, each labelled with what was done.
     ``mean``: the dataset's mean colour, which Cutout fills with (else the image's own)."""
-    policy = policy or grid_policy(image.shape[0], mean)
-    batch = image.unsqueeze(0).repeat(n, 1, 1, 1)
-    out, _, labels = policy.trace(batch, torch.zeros(n, dtype=torch.long), 1)
-    cols = min(7, n + 1)
+    out, labels = grid_images(image, n, policy, mean)
+    cols = grid_columns(n)
     rows = math.ceil((n + 1) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.75, rows * 1.95), squeeze=False)
     for ax in axes.flat:

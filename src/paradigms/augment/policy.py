@@ -116,6 +116,50 @@ class Policy:
         return x, y, labels
 
 
+def read_policy(text: str) -> list[Spec]:
+    """A policy as a person types it: a YAML list, as in a config (``[rotate, {cutout: {size: 8}}]``), or its entries
+    without the brackets (``rotate, blur``, ``rotate, cutout: {size: 8}``). Unknown names are found later, by
+    :func:`build`."""
+    import yaml
+
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        spec = yaml.safe_load(text if text.startswith("[") else f"[{text}]")
+    except yaml.YAMLError:
+        raise UserError(f"policy {text[:80]!r} is not valid YAML; e.g. '[rotate, {{cutout: {{size: 8}}}}]' or "
+                        "'rotate, blur'") from None
+    return spec if isinstance(spec, list) else [spec]
+
+
+STRENGTH = {
+    "rotate": lambda s: {"degrees": 90 * s},                  # up to a quarter turn either way
+    "scale": lambda s: {"low": 1 - 0.5 * s, "high": 1 + 0.5 * s},
+    "resized_crop": lambda s: {"min_area": 1 - 0.9 * s},      # a box of at least 10% of the area at s = 1
+    "brightness": lambda s: {"strength": s},                  # factors in [1 - s, 1 + s]
+    "contrast": lambda s: {"strength": s},
+    "saturation": lambda s: {"strength": s},
+    "hue": lambda s: {"strength": 0.5 * s},                   # up to half a turn of the colour wheel
+    "jitter": lambda s: {"strength": 1.25 * s},               # SimCLR's s = 0.5 at 0.4
+    "blur": lambda s: {"low": max(0.1, s), "high": max(0.1, 3 * s)},    # sigma in [0.5, 1.5] pixels at 0.5
+    "gaussian_noise": lambda s: {"sigma": max(0.01, s)},      # noise of standard deviation s
+}
+"""How one number ``strength`` in [0, 1] sets each transform's size (a transform not here, flip, greyscale, crop,
+cutout or a mix, keeps its own settings): 0 barely changes an image, 1 as far as a transform sensibly goes."""
+
+
+def at_strength(spec: list[Spec], strength: float) -> list[Spec]:
+    """``spec`` with every transform named bare (``rotate``) set to ``strength`` in [0, 1] by :data:`STRENGTH`;
+    entries with parameters of their own (``{rotate: {degrees: 5}}``) are kept as written."""
+    if not 0 <= strength <= 1:
+        raise UserError(f"strength={strength:g} is out of range: 0 (barely) to 1 (as far as each transform goes)")
+    def sized(name: str) -> dict:
+        return {name: {k: round(v, 4) for k, v in STRENGTH[name](strength).items()}}    # 1.8, not 1.7999999999999998
+
+    return [sized(item.strip()) if isinstance(item, str) and item.strip() in STRENGTH else item for item in spec]
+
+
 def build(spec: list[Spec] | None, dataset: str = "", channels: int = 3, mean=None) -> Policy:
     """A :class:`Policy` from a config list (see the module docstring). ``mean``: the dataset's
     per-channel mean in [0, 1], the colour Cutout fills with (zero once standardised)."""

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from ..lazy import attach
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
-    from .anomaly import auroc
+    from .anomaly import anomaly_threshold, auroc, normal_scores
     from .vae import bernoulli_log_prob, elbo, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterise
 
 __getattr__, __dir__, __all__ = attach(__name__, {
-    "anomaly": ["auroc"],
+    "anomaly": ["anomaly_threshold", "auroc", "normal_scores"],
     "vae": ["bernoulli_log_prob", "elbo", "gaussian_kl", "gaussian_log_prob", "iwae_bound", "reparameterise"],
 })

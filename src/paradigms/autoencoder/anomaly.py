@@ -8,6 +8,12 @@ negative ELBO); images of classes outside the normal ones are the anomalies. AUR
 a random anomaly scores above a random normal image, is the Mann-Whitney statistic
 
     AUROC = ( sum of the anomalies' ranks - m (m + 1) / 2 ) / (m n)     (m anomalies, n normal; ties: mean rank)
+
+AUROC needs no threshold; saying of one image "normal" or "anomalous" does. The usual rule when no anomalies are at
+hand to tune on fixes the false-alarm rate on the normal data: the threshold is the quantile q (0.95) of the scores
+of the normal images the run learnt from (``anomaly_threshold``), so that about 1 - q of normal images score above it
+
+    t_q = quantile_q { score(x_i) : x_i a normal training image },     x anomalous  <=>  score(x) > t_q
 """
 
 from __future__ import annotations
@@ -29,6 +35,43 @@ def auroc(scores, is_anomaly) -> float:
         raise ValueError("AUROC needs both anomalies and normal images")
     ranks = rankdata(scores)  # ties get their mean rank
     return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
+
+
+@torch.no_grad()
+def normal_scores(trained, limit: int = 10_000) -> torch.Tensor:
+    """The anomaly scores of the first ``limit`` training images the run ``trained`` learnt from (its normal data:
+    the classes it trained on), sorted increasing, (n,) on the CPU. ``trained``: a loaded recipe with an
+    ``anomaly_score`` (``engine.trainer.load_trained``)."""
+    from ..data import unit
+
+    x = getattr(trained, "train_x", None)
+    if x is None or not len(x):
+        raise UserError(f"the {trained.name} run's training images are not in memory: no normal scores to compare with")
+    x = x[:limit]
+    device = trained.ctx.device
+    scores = torch.cat([trained.anomaly_score(unit(x[i:i + 1000].to(device))).float().cpu()
+                        for i in range(0, len(x), 1000)])
+    return scores.sort().values
+
+
+def score_quantile(scores, quantile: float = 0.95) -> float:
+    """The ``quantile`` of ``scores`` (linear interpolation between order statistics, as numpy's default)."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile={quantile}: it must be in (0, 1)")
+    return float(np.quantile(np.asarray(scores, dtype=np.float64), quantile))
+
+
+def anomaly_threshold(trained, quantile: float = 0.95, scores=None) -> float:
+    """The score above which an image is called anomalous: the ``quantile`` of the anomaly scores of the run's normal
+    training images, t_q = quantile_q {score(x_i)} (the usual rule: about 1 - q of normal images are false alarms).
+    ``scores``: those images' scores when already computed (:func:`normal_scores`), else they are."""
+    return score_quantile(normal_scores(trained) if scores is None else scores, quantile)
+
+
+def share_below(score: float, scores) -> float:
+    """The share of the normal images' ``scores`` below ``score`` (its percentile among them, as a fraction)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return float((scores < score).mean()) if len(scores) else float("nan")
 
 
 def normal_classes(text: str | None, trained: list[int] | None, names: list[str], dataset: str) -> list[int]:

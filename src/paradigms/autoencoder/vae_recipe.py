@@ -9,6 +9,7 @@ keeps its pixels with a Gaussian decoder (mean sigmoid(logits), one learned log-
 Loss: the negative ELBO per image, -log p(x|z) + KL(q(z|x) || N(0, I)), z by reparameterisation.
 Evaluation: the test negative ELBO and the test negative log-likelihood by the IWAE bound with
 ``iwae_k`` samples (5,000 in the papers) on ``iwae_n`` test images, both in nats per image.
+``paradigms.load(RUN_DIR)`` gives the encoder: pixels in [0, 1] -> (mu, logvar), 2 x ``code`` numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 from .. import optim
 from ..data.subset import ImageRecipeConfig
 from ..errors import UserError
-from ..nets import NetConfig, build_net
+from ..nets import NetConfig, build_net, card
 from ..optim import OptimConfig
 from ..recipes import ImageRecipe, register
 from .models import Decoder
@@ -45,12 +46,21 @@ class VAEConfig(ImageRecipeConfig):
     optim: OptimConfig = OptimConfig(name="adam", lr=1e-3, weight_decay=0.0, schedule="constant")
 
 
+def manifold_quantiles(side: int = MANIFOLD_SIDE) -> torch.Tensor:
+    """The values each latent dimension takes on the manifold's grid: the prior's quantiles z = Phi^-1(p) at ``side``
+    levels p evenly spaced over 0.05 .. 0.95 (Kingma & Welling's figure 4), (side,) increasing."""
+    from scipy.stats import norm
+
+    return torch.tensor(norm.ppf(torch.linspace(0.05, 0.95, side).numpy()), dtype=torch.float32)
+
+
 @register
 class VAE(ImageRecipe):
     name = "vae"
     family = "autoencoder"
     measures = "test negative log-likelihood in nats (IWAE bound, k samples)"
     encoder = "encoder"
+    network = "encoder"
     Config = VAEConfig
     about = ("A variational autoencoder (Kingma & Welling 2014, \"Auto-encoding variational Bayes\") is a generative "
              "model: a decoder p(x|z) turns a code z drawn from the prior N(0, I) into an image, and an encoder "
@@ -107,6 +117,18 @@ class VAE(ImageRecipe):
         # batches of 500: the IWAE bound decodes k samples of each image at once (chunks of 500)
         self.make_loaders(x, y, test_x, test_y, test_batch_size=500)
 
+    # -- the network paradigms.load gives: the encoder, x -> (mu, logvar) -------------------------------
+    def network_card(self) -> dict:
+        """An encoder's card (no classes), its output (mu, logvar) being 2 x ``code`` features."""
+        stats, k = self.enc.standardize, self.cfg.code
+        return {**card(self.cfg.model, self.in_shape, [], stats.mean.flatten().tolist(), stats.std.flatten().tolist()),
+                "kind": "encoder", "classes": None, "features": 2 * k, "code": k, "likelihood": self.likelihood}
+
+    @classmethod
+    def build_network(cls, card: dict):
+        return build_net(NetConfig(**card["net"]), tuple(card["input_shape"]), 2 * card["code"], card["mean"],
+                         card["std"])
+
     # -- the model's pieces -------------------------------------------------------------------------
     def observe(self, x: torch.Tensor) -> torch.Tensor:
         """What the model sees of pixels x in [0, 1]: a fresh binarisation (Bernoulli), or x itself."""
@@ -142,6 +164,13 @@ class VAE(ImageRecipe):
         """The decoder's mean image of codes z, pixels in [0, 1]."""
         self.dec.eval()
         return torch.sigmoid(self.dec(z).float())
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean image at the code's mean, sigmoid(D(mu(x))), pixels in [0, 1]: x itself is encoded,
+        not binarised (as :meth:`anomaly_score` scores it), so the same image gives the same reconstruction."""
+        self.enc.eval()
+        return self.decode(self.encode(x)[0])
 
     @torch.no_grad()
     def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
@@ -186,11 +215,9 @@ class VAE(ImageRecipe):
     def manifold(self, side: int = MANIFOLD_SIDE) -> torch.Tensor:
         """The learned 2-D manifold: the decoder's mean images of codes on a side x side grid of the prior's
         quantiles 0.05 .. 0.95 (Kingma & Welling's figure 4), (side^2, C, H, W), rows varying z_1."""
-        from scipy.stats import norm
-
         if self.cfg.code != 2:
             raise UserError(self.no_manifold())
-        q = torch.tensor(norm.ppf(torch.linspace(0.05, 0.95, side).numpy()), dtype=torch.float32)
+        q = manifold_quantiles(side)
         grid = torch.stack(torch.meshgrid(q, q, indexing="ij"), -1).flatten(0, 1).to(self.ctx.device)
         return self.decode(grid)
 

@@ -240,8 +240,9 @@ class CLIP(EncoderRecipe):
 
     @torch.no_grad()
     def image_embeddings(self, batches) -> tuple[torch.Tensor, torch.Tensor]:
-        """(W_i f(x) of every image (N, D) on the CPU, labels (N,))."""
-        return extract(nn.Sequential(self.model.image, self.model.image_proj), batches, self.ctx)
+        """(W_i f(x) of every image (N, D) on the CPU, labels (N,)); the towers are left in the mode they were in."""
+        towers = nn.Sequential(self.model.image, self.model.image_proj).train(self.model.image.training)
+        return extract(towers, batches, self.ctx)
 
     @torch.no_grad()
     def zero_shot(self, images: torch.Tensor, labels: list[str], templates: list[str] | None = None) -> torch.Tensor:

@@ -96,13 +96,18 @@ class TextTower(nn.Module):
     def forward(self, texts: list[str]) -> torch.Tensor:
         return self.proj(self.features(list(texts)))             # (N, D)
 
+    def words(self, text: str) -> list[str]:
+        """The words of ``text`` as the tokeniser splits it before its vocabulary (normalised: a BERT tokeniser's
+        lower case; punctuation apart)."""
+        tok = self.tokenizer.tok
+        normal = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
+        return [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(normal)] if tok.pre_tokenizer else normal.split()
+
     def unknown_words(self, text: str) -> list[str]:
         """The words of ``text`` this tower cannot read: a tower trained from scratch knows only the words of its
         training captions (any other is spelled out in characters it never learnt meanings for); a pretrained one
         knows every word its vocabulary can spell without [UNK]."""
-        tok = self.tokenizer.tok
-        normal = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
-        words = [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(normal)] if tok.pre_tokenizer else normal.split()
+        tok, words = self.tokenizer.tok, self.words(text)
         if self.locked:
             unk = tok.token_to_id("[UNK]")
             return [w for w in words if unk in tok.encode(w, add_special_tokens=False).ids]

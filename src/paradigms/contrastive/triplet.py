@@ -235,10 +235,18 @@ class Triplet(ImageRecipe):
         net.train(was)
         return torch.cat(out)
 
+    def threshold(self, embed) -> float:
+        """The verification threshold of ``embed(uint8 images) -> (N, D)``: the squared distance that best separates
+        the validation people's same-person pairs from their different-person pairs (the best balanced accuracy,
+        :func:`~.verification.best_threshold`); a pair is "the same person" when ||f(x1) - f(x2)||^2 <= it. Computed
+        from the weights alone, so any run's threshold can be had again (the lab's triplet panel)."""
+        vx, vy = self.parts["val"]
+        return best_threshold(*pair_distances(embed(vx), vy))
+
     def scores(self, embed) -> dict[str, float]:
         """``embed(uint8 images) -> (N, D)`` measured on the unseen people, the threshold from the validation ones."""
-        (vx, vy), (tx, ty) = self.parts["val"], self.parts["test"]
-        threshold = best_threshold(*pair_distances(embed(vx), vy))
+        tx, ty = self.parts["test"]
+        threshold = self.threshold(embed)
         dist, same = pair_distances(embed(tx), ty)
         return {"verify_acc": balanced_accuracy(dist, same, threshold), "recall1": recall_at_1(embed(tx), ty),
                 "threshold": threshold}

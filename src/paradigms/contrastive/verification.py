@@ -4,6 +4,8 @@
     t = best_threshold(*pair_distances(val_emb, val_labels))   # chosen on people kept for it
     balanced_accuracy(dist, same, t)                  # mean of the same-pair and different-pair accuracies
     recall_at_1(emb, labels)                          # is a face's nearest other face the same person's?
+    verify(emb[0], emb[1], t)                         # (squared distance, the same person?) of one pair
+    identity_distances(emb, labels, [3, 7, 9])        # the lecture's table: mean distance between people's faces
 """
 
 from __future__ import annotations
@@ -40,6 +42,28 @@ def best_threshold(dist: torch.Tensor, same: torch.Tensor) -> float:
     return float(cuts[k])
 
 
+def verify(a: torch.Tensor, b: torch.Tensor, threshold: float) -> tuple[float, bool]:
+    """FaceNet's verification of one pair of embeddings (D,): their squared distance ||f(x1) - f(x2)||^2 and whether
+    it is at most ``threshold`` (the same identity) or above it (different ones)."""
+    d = float((a.float() - b.float()).pow(2).sum())
+    return d, d <= threshold
+
+
+def identity_distances(emb: torch.Tensor, labels: torch.Tensor, ids: list[int]) -> torch.Tensor:
+    """(P, P): the mean squared distance between the images of identity ``ids[i]`` and those of ``ids[j]`` (on the
+    diagonal, between two different images of one identity; NaN where there is no such pair)."""
+    d = squared_distances(emb)                                                 # (N, N)
+    out = torch.full((len(ids), len(ids)), float("nan"))
+    for i, p in enumerate(ids):
+        for j, q in enumerate(ids):
+            block = d[labels == p][:, labels == q]                             # (n_p, n_q)
+            if i == j:                                                         # leave out each image with itself
+                block = block[~torch.eye(len(block), dtype=torch.bool)]
+            if block.numel():
+                out[i, j] = block.mean()
+    return out
+
+
 def recall_at_1(emb: torch.Tensor, labels: torch.Tensor) -> float:
     """The share of images whose nearest other image has the same identity."""
     d = squared_distances(emb)
@@ -47,4 +71,4 @@ def recall_at_1(emb: torch.Tensor, labels: torch.Tensor) -> float:
     return float((labels[d.argmin(1)] == labels).float().mean())
 
 
-__all__ = ["balanced_accuracy", "best_threshold", "pair_distances", "recall_at_1"]
+__all__ = ["balanced_accuracy", "best_threshold", "identity_distances", "pair_distances", "recall_at_1", "verify"]

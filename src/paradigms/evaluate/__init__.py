@@ -14,11 +14,12 @@ from ..lazy import attach
 if TYPE_CHECKING:  # the same names, for type checkers and editors (importing the package imports none)
     from .classifier import (class_probabilities, classify_images, confusion_figure, eval_images, evaluate_classifier,
                              fit_image, load_classifier, mistakes_figure, predict)
-    from .encoder import embedding_figure, encode, evaluate_encoder, extract, knn_predict, linear_probe, probe_run
+    from .encoder import (embedding_figure, encode, evaluate_encoder, extract, knn_predict, linear_probe, nearest,
+                          probe_run)
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "classifier": ["class_probabilities", "classify_images", "confusion_figure", "eval_images", "evaluate_classifier",
                    "fit_image", "load_classifier", "mistakes_figure", "predict"],
-    "encoder": ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe",
+    "encoder": ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe", "nearest",
                 "probe_run"],
 })

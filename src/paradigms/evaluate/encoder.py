@@ -10,7 +10,8 @@ The same function measures a SimCLR, MoCo, MAE, autoencoder or supervised encode
 
       min_{W, b}  1/N sum_n CE(W f(x_n) + b, y_n) + lambda ||W||^2          (full-batch L-BFGS, deterministic);
 
-- a **2-D picture** of the test features (t-SNE), coloured by class.
+- a **2-D picture** of the test features (t-SNE), coloured by class;
+- an image's **nearest** images by the same cosine similarity (:func:`nearest`), to look at what kNN counts.
 
 The feature of a network is ``net.features(x)``: everything but its head (a classifier's penultimate layer, the
 pooled output of a self-supervised encoder, before any projection head).
@@ -73,6 +74,20 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor, featur
         scores = torch.einsum("nk,nkc->nc", weights, one_hot[idx])          # (n, K) weighted votes
         out.append(scores.argmax(1))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+def nearest(features: torch.Tensor, query: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` features most cosine-similar to each query, most similar first: the neighbours that vote in
+    :func:`knn_predict`, here to be looked at (an image's nearest images, a text's nearest images in CLIP's space),
+
+        cos(q, f_i) = q . f_i / (||q|| ||f_i||),      top-k over i
+
+    ``features`` (N, C), ``query`` (C,) or (Q, C) -> (similarities, indices), each (k,) or (Q, k); k is cut to N."""
+    one = query.dim() == 1
+    q = F.normalize(query.float().reshape(-1, query.shape[-1]), dim=1)       # (Q, C)
+    sim = q @ F.normalize(features.float(), dim=1).T                         # (Q, N) cosine similarities
+    top, idx = sim.topk(min(k, len(features)), dim=1)                        # (Q, k), most similar first
+    return (top[0], idx[0]) if one else (top, idx)
 
 
 def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, test_y: torch.Tensor,
@@ -157,4 +172,5 @@ def probe_run(run_dir, device: str = "cpu", data_dir=None, dataset: str | None =
     return evaluate_encoder(net, train.epoch(0), test.epoch(0), data.num_classes, probe=probe)[0]
 
 
-__all__ = ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe", "probe_run"]
+__all__ = ["embedding_figure", "encode", "evaluate_encoder", "extract", "knn_predict", "linear_probe", "nearest",
+           "probe_run"]

@@ -173,10 +173,21 @@ class MaskedAutoencoder(EncoderRecipe):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, ratio: float, generator: torch.Generator):
         """(masked input, reconstruction with the visible patches pasted back), images in [0, 1]."""
+        masked, pasted, _, _ = self.reconstruction(x, ratio, generator)
+        return masked, pasted
+
+    @torch.no_grad()
+    def reconstruction(self, x: torch.Tensor, ratio: float, generator: torch.Generator):
+        """Images x (N, C, H, W) in [0, 1], each hiding ``ratio`` of its patches under masks drawn from ``generator``:
+        (masked input, reconstruction with the visible patches pasted back, mask (N, L) True where hidden, the
+        objective on the hidden patches alone, L = (1/|M|) sum_{i in M} ||x_i - x^_i||^2 / (p^2 C), a float in the
+        encoder's standardised pixels, per-patch normalised with ``norm_pix_loss``: what test/masked_loss averages)."""
         self.mae.eval()
-        keep, mask = self.masks(len(x), ratio, generator)
-        pred = self.mae(x, keep)
-        return masked_image(x, mask, self.mae.patch), self.mae.pixels(pred, x, keep, self.cfg.norm_pix_loss)
+        keep, mask = self.masks(len(x), ratio, generator)                    # (N, V) visible, (N, L) hidden
+        pred = self.mae(x, keep)                                              # (N, L, p*p*C) every patch
+        loss = masked_patch_loss(pred, self.mae.target(x), mask, self.cfg.norm_pix_loss)
+        return (masked_image(x, mask, self.mae.patch), self.mae.pixels(pred, x, keep, self.cfg.norm_pix_loss), mask,
+                float(loss))
 
     def figures(self):
         from ..engine.report import grid_figure

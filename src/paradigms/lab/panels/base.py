@@ -74,7 +74,7 @@ class Networks:
         from ...engine.trainer import load_trained
         from ...evaluate.classifier import load_classifier
 
-        key = (str(run), _checkpoint_sha(run), what)
+        key = (str(run), checkpoint_sha(run), what)
         with self._lock:
             if key in self._nets:
                 self._nets.move_to_end(key)
@@ -94,7 +94,7 @@ SEEDED = threading.Lock()
 so that two requests at once never draw from each other's seed."""
 
 
-def _checkpoint_sha(run: Path) -> str:
+def checkpoint_sha(run: Path) -> str:
     try:
         pointer = json.loads((run / "checkpoints" / "latest.json").read_text())
         return pointer["sha256"][pointer["weights"]]
