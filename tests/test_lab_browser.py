@@ -374,3 +374,63 @@ def test_the_clip_and_gan_panels_in_a_browser(tmp_path):
         page.wait_for_function(f"document.querySelector('.answer[data-side=\"A\"] img.grid').src !== "
                                f"{json.dumps(grid)}", timeout=30_000)
         assert "seed=5" in page.url
+
+
+WATCH_PROGRESS = """
+window.__progress = [];
+new MutationObserver(() => {
+  for (const p of document.querySelectorAll('.answer progress')) window.__progress.push(p.value / p.max);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_the_panels_built_on_view_blocks_in_a_browser(tmp_path, capsys):
+    """Every panel these runs fit opens from an address with its state and answers; the patch follows the pointer
+    dragged over the picture; certify shows its progress, then the smoothed prediction and its radius."""
+    from .test_cli import run_cli
+
+    runs = tmp_path / "runs"
+    Trainer(config("supervised", ["train.epochs=5", "train.figures=false"]), runs / "a", progress=False).fit()
+    code, out, _ = run_cli(capsys, "attack", str(runs / "a"), "--method", "patch", "--target", "3",
+                           "--patch-steps", "20", "--n", "50")
+    assert code == 0, out
+    for recipe in ("autoencoder", "vae", "mae"):
+        Trainer(config(recipe, ["train.epochs=1", "train_size=300", "train.figures=false"]), runs / recipe,
+                progress=False).fit()
+    pages = {"classify": "a&test=1", "augment": "a&test=1&transforms=rotate,+blur&strength=0.6&n=6",
+             "attack": "a&test=1&eps=0.2", "patch": "a&test=1&px=0.2&py=0.2", "autoencoder": "autoencoder&test=2",
+             "vae": "vae&z1=1.5&n=8", "mae": "mae&test=2&ratio=0.6"}
+    with serving(runs) as (base, app), browsing(base, init_script=WATCH_PROGRESS) as page:
+        for panel, state in pages.items():
+            page.goto(f"{base}/panel/{panel}?run={state}")
+            page.locator('.answer[data-side="A"] .provenance').wait_for(timeout=30_000)
+            for key, value in (kv.split("=") for kv in state.split("&")[1:]):    # the inputs are the address's
+                shown = page.input_value(f"[name={key}]")
+                assert shown == value.replace("+", " "), (panel, key, shown)
+            assert not page.text_content("#panel-error"), panel
+
+        page.goto(f"{base}/panel/patch?run=a&test=1&px=0.2&py=0.2")
+        picture = page.locator('.answer[data-side="A"] img.pick')
+        picture.wait_for(timeout=30_000)
+        before = picture.get_attribute("src")
+        picture.scroll_into_view_if_needed()
+        box = picture.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.8, steps=5)
+        page.mouse.up()
+        page.wait_for_function("location.search.includes('px=0.75') && location.search.includes('py=0.8')",
+                               timeout=30_000)
+        page.wait_for_function(f"document.querySelector('.answer[data-side=\"A\"] img.pick').src !== "
+                               f"{json.dumps(before)}", timeout=30_000)
+
+        page.goto(f"{base}/panel/certify?run=a&test=0&sigma=0.25&n=20000")
+        page.click("#go")
+        page.wait_for_function("document.querySelector('.answer[data-side=\"A\"]').textContent.includes('radius')",
+                               timeout=60_000)
+        seen = page.evaluate("window.__progress")
+        assert any(0 < f < 1 for f in seen), seen[:5]
+        answer = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{base}/api/panel/certify?run=a&test=0&sigma=0.25&n=20000", method="POST")).read())
+        text = page.text_content('.answer[data-side="A"]')
+        assert (answer["prediction"] in text) and (f"{answer['radius']:.3f}" in text or answer["predict"] == -1), text

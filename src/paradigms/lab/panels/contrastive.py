@@ -47,9 +47,9 @@ class Features:
 FEATURES = Features()
 
 
-def in_rows(items: list[tuple], n: int = 4) -> list[dict]:
-    """Pictures with captions in rows of ``n`` (a row of the page does not wrap, and A and B share its width)."""
-    return [figures(*items[i:i + n]) for i in range(0, len(items), n)]
+def in_rows(items: list[tuple]) -> list[dict]:
+    """Many small pictures with captions, wrapping in as many rows as A's or B's half of the page needs."""
+    return [figures(*items, cls="small")]
 
 
 def clip(run: Path, query: dict, body: bytes) -> dict:

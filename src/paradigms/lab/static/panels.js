@@ -241,19 +241,22 @@
       return el("p", {className: "meta"}, b.text);
     });
   }
-  // pointing at a picture sets two settings to where (fractions of its width and height): a patch's place
-  function pickable(img, [fx, fy]) {
+  // pointing at a picture sets two settings to where (fractions of its width and height): a patch's place. A drag
+  // goes on over the picture each answer draws anew, so it is followed on the window, not on one image.
+  let dragging = null;
+  function pickable(img, fields) {
     img.classList.add("pick");
-    let down = false;
-    const set = e => {
-      const r = img.getBoundingClientRect();
-      form.elements[fx].value = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)).toFixed(2);
-      form.elements[fy].value = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height)).toFixed(2);
-      keepInAddress(); clearTimeout(timer); timer = setTimeout(ask, 120);
-    };
-    img.addEventListener("pointerdown", e => { down = true; img.setPointerCapture(e.pointerId); e.preventDefault(); set(e); });
-    img.addEventListener("pointermove", e => { if (down) set(e); });
-    img.addEventListener("pointerup", () => { down = false; });
+    img.addEventListener("pointerdown", e => { dragging = {box: img.closest(".answer"), fields}; e.preventDefault(); pickAt(e); });
+  }
+  window.addEventListener("pointermove", e => { if (dragging) pickAt(e); });
+  window.addEventListener("pointerup", () => { dragging = null; });
+  function pickAt(e) {
+    const img = dragging.box.querySelector("img.pick");
+    if (!img) return;
+    const r = img.getBoundingClientRect(), [fx, fy] = dragging.fields;
+    form.elements[fx].value = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)).toFixed(2);
+    form.elements[fy].value = Math.min(1, Math.max(0, (e.clientY - r.top) / r.height)).toFixed(2);
+    keepInAddress(); clearTimeout(timer); timer = setTimeout(ask, 120);
   }
 
   function el(tag, props = {}, ...children) {
