@@ -4,6 +4,7 @@ the embedded digits (and a second one for A/B), a drawing saved as a PNG file, a
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 
@@ -36,12 +37,19 @@ def runs(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def lab(runs):
-    app = create_app(runs)
+@contextlib.contextmanager
+def lab_over(root):
+    """An HTTP client of the lab over the runs folder ``root`` (its queue closed after)."""
+    app = create_app(root)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
     app.state.queue.close()
+
+
+@pytest.fixture(scope="module")
+def lab(runs):
+    with lab_over(runs) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

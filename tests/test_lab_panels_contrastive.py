@@ -11,13 +11,11 @@ pytest.importorskip("httpx")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
 
 from paradigms.engine import Trainer  # noqa: E402
-from paradigms.lab.server import create_app  # noqa: E402
 
 from .test_engine import config  # noqa: E402
-from .test_lab_panels import drawing, pixels  # noqa: E402,F401 - a fixture: a seven drawn on the canvas, as a PNG
+from .test_lab_panels import drawing, lab_over, pixels  # noqa: E402,F401 - a fixture: a seven drawn on the canvas, as a PNG
 
 VIEWS = ["train.epochs=1", "train_size=300", "train.batch_size=64", "model.width=4", "train.figures=false"]
 
@@ -37,10 +35,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(runs):
-    app = create_app(runs)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with lab_over(runs) as client:
         yield client
-    app.state.queue.close()
 
 
 def ask(lab, panel, params, body=b""):

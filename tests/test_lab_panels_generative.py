@@ -10,14 +10,12 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
 
 from paradigms.engine import Trainer  # noqa: E402
-from paradigms.lab.server import create_app  # noqa: E402
 
 from .test_cli import run_cli  # noqa: E402
 from .test_engine import config  # noqa: E402
-from .test_lab_panels import drawing, pixels  # noqa: E402,F401 - a fixture: a seven drawn on the panel's canvas
+from .test_lab_panels import drawing, lab_over, pixels  # noqa: E402,F401 - a fixture: a seven drawn on the panel's canvas
 from .test_mae import TINY  # noqa: E402
 
 VAE = ["train.epochs=2", "train_size=300", "iwae_k=10", "iwae_n=50", "train.figures=false"]
@@ -38,10 +36,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(runs):
-    app = create_app(runs)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with lab_over(runs) as client:
         yield client
-    app.state.queue.close()
 
 
 def loaded(run):

@@ -15,13 +15,12 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
 
 from paradigms.engine import Trainer  # noqa: E402
-from paradigms.lab.server import create_app  # noqa: E402
 
 from .test_cli import run_cli  # noqa: E402
 from .test_engine import config  # noqa: E402
+from .test_lab_panels import lab_over  # noqa: E402
 
 SIGMA = 0.5
 """The noise the run trains under (the certify panel's default sigma)."""
@@ -63,10 +62,8 @@ def patched(runs):
 
 @pytest.fixture(scope="module")
 def lab(runs):
-    app = create_app(runs)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with lab_over(runs) as client:
         yield client
-    app.state.queue.close()
 
 
 @pytest.fixture(scope="module")

@@ -61,12 +61,29 @@ class Panel:
 
 
 # -- the networks, loaded once each ----------------------------------------------------------------------------------
-class Networks:
-    """Trained networks by run folder, loaded as the command line loads them (safetensors, no pickle) and kept while
-    their checkpoint is the same; the least used go first."""
+class PerCheckpoint:
+    """What a panel computes once per trained network (the network itself, an evaluation set's features), kept by
+    (run, checkpoint, what): a new checkpoint computes it again; the least used go first."""
 
     def __init__(self, size: int = 6):
-        self.size, self._nets, self._lock = size, OrderedDict(), threading.Lock()
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, run: Path, what: str, compute: Callable[[], object]):
+        key = (str(run), checkpoint_sha(run), what)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+class Networks(PerCheckpoint):
+    """Trained networks by run folder, loaded as the command line loads them (safetensors, no pickle)."""
 
     def get(self, run: Path, what: str = "classifier"):
         """``run``'s classifier (``what="classifier"``), or its whole trained recipe (``"recipe"``: a GPT's
@@ -74,17 +91,8 @@ class Networks:
         from ...engine.trainer import load_trained
         from ...evaluate.classifier import load_classifier
 
-        key = (str(run), checkpoint_sha(run), what)
-        with self._lock:
-            if key in self._nets:
-                self._nets.move_to_end(key)
-                return self._nets[key]
-        net = load_classifier(run, "cpu") if what == "classifier" else load_trained(run, "cpu")
-        with self._lock:
-            self._nets[key] = net
-            while len(self._nets) > self.size:
-                self._nets.popitem(last=False)
-        return net
+        load = load_classifier if what == "classifier" else load_trained
+        return super().get(run, what, lambda: load(run, "cpu"))
 
 
 NETWORKS = Networks()

@@ -9,13 +9,10 @@ What each run's evaluation set gives (its embeddings, its encoder's features) is
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
 
 from ...errors import UserError
-from .base import (MAX_TEST_INDEX, NETWORKS, SEEDED, Control, Panel, PanelError, checkpoint_sha, evaluation_image,
+from .base import (MAX_TEST_INDEX, NETWORKS, SEEDED, Control, Panel, PanelError, PerCheckpoint, evaluation_image,
                    figures, image_input, integer, line, meta, png, table, text)
 
 POOL = 1000
@@ -23,28 +20,8 @@ POOL = 1000
 for the retrieval panel; the triplet run's unseen people, at most its ``eval_n``)."""
 
 
-class Features:
-    """What a panel computes once per trained network: an evaluation set's features, kept by (run, checkpoint, what)
-    like :data:`~.base.NETWORKS`, so a new checkpoint computes them again; the least used go first."""
-
-    def __init__(self, size: int = 6):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, run: Path, what: str, compute: Callable[[], object]):
-        key = (str(run), checkpoint_sha(run), what)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-
-FEATURES = Features()
+FEATURES = PerCheckpoint()
+"""Each run's evaluation features, computed once per checkpoint."""
 
 
 def in_rows(items: list[tuple]) -> list[dict]:

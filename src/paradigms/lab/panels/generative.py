@@ -5,31 +5,19 @@ samples for a seed and the walk between two seeds' codes."""
 
 from __future__ import annotations
 
-import threading
-import weakref
 from pathlib import Path
 
-from .base import (NETWORKS, SEEDED, Control, Panel, figures, grid_png, image_input, integer, line, meta, number, png,
-                   table)
+from .base import (NETWORKS, SEEDED, Control, Panel, PerCheckpoint, figures, grid_png, image_input, integer, line, meta,
+                   number, png, table)
 
 SLIDERS = 4
 """The VAE panel's sliders: the first latent dimensions, z1..z4 (the rest of the code stays 0, the prior's mean)."""
 Z_RANGE = 3.0
 """Each slider's range, -3..3: the prior N(0, 1)'s values but for 0.3% of them."""
 
-_NORMAL = weakref.WeakKeyDictionary()
-_NORMAL_LOCK = threading.Lock()
-
-
-def normal_scores(trained):
-    """The sorted anomaly scores of the run's normal training images (:func:`autoencoder.anomaly.normal_scores`),
-    computed once per loaded run: kept beside the trained recipe (NETWORKS' own), forgotten with it."""
-    from ...autoencoder.anomaly import normal_scores as scores_of
-
-    with _NORMAL_LOCK:
-        if trained not in _NORMAL:
-            _NORMAL[trained] = scores_of(trained)
-        return _NORMAL[trained]
+SCORES = PerCheckpoint()
+"""Each autoencoder run's normal training images' anomaly scores (:func:`autoencoder.anomaly.normal_scores`), sorted,
+computed once per checkpoint."""
 
 
 def autoencoder(run: Path, query: dict, body: bytes) -> dict:
@@ -48,7 +36,9 @@ def autoencoder(run: Path, query: dict, body: bytes) -> dict:
     score = float(trained.anomaly_score(x)[0])
     with torch.no_grad():
         recon = trained.reconstruct(x).float()                                   # (1, C, H, W) in [0, 1]
-    scores = normal_scores(trained)
+    from ...autoencoder.anomaly import normal_scores
+
+    scores = SCORES.get(run, "normal scores", lambda: normal_scores(trained))
     threshold = anomaly_threshold(trained, q, scores)                           # t_q = quantile_q of normal scores
     below = share_below(score, scores)
     anomalous = score > threshold
