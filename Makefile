@@ -22,7 +22,7 @@ $(VENV)/.torch: $(LOCK) | $(PY)
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(LOCK) $(VENV)/.torch
-	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,lab]'
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,lab,lecture]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -67,7 +67,7 @@ lock:
 	python3 -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip setuptools
 	.lock-venv/bin/python -m pip install -q torch==2.13.0
-	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test,lab,bench]'
+	.lock-venv/bin/python -m pip install -q --no-build-isolation -e '.[test,lab,lecture,bench]'
 	.lock-venv/bin/python -m pip install -q --no-deps torchattacks==3.5.1
 	{ echo "# The lock: every package that make demo / make test installs, at the version tested. Made by make lock"; \
 	  echo "# from pyproject.toml's ranges; refresh it on purpose, run make test, and say so in the commit."; \
@@ -91,7 +91,7 @@ bench-transfer: install
 # against torchattacks and IBM ART, benchmark-only peers (never runtime dependencies): torchattacks without its
 # dependencies (they would pull torchvision, and with it a CUDA torch).
 $(VENV)/.bench: $(LOCK) $(VENV)/.installed
-	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,lab,bench]'
+	$(PIP) install -q -c $(LOCK) --no-build-isolation -e '.[test,lab,lecture,bench]'
 	$(PIP) install -q -c $(LOCK) --no-deps torchattacks
 	touch $@
 

@@ -73,9 +73,9 @@ PACKAGES = sorted(p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()
 PARADIGMS = [p for p in PACKAGES if plugin_names(p, "RECIPES") or plugin_names(p, "HOOKS")]
 """A paradigm is a package whose plugin brings recipes or hooks; every other package is shared machinery."""
 CLI = ({"paradigms.cli", "paradigms.__main__"} | {m for p in PACKAGES for m in plugin_names(p, "COMMANDS")}
-       | {m for m in MODULES if m == "paradigms.lab" or m.startswith("paradigms.lab.")})
-"""The top floor: the command line, each package's commands, and the lab beside them (they call the library; the
-library never imports them)."""
+       | {m for m in MODULES for top in ("lab", "lecture") if m == f"paradigms.{top}" or m.startswith(f"paradigms.{top}.")})
+"""The top floor: the command line, each package's commands, and the lab and the lecture beside them (they call the
+library; the library never imports them)."""
 
 
 def allowed_arrows() -> set[tuple[str, str]]:
@@ -91,6 +91,7 @@ def test_the_reading_found_the_package():
     assert {"data", "nets", "engine", "evaluate"} <= set(PACKAGES) - set(PARADIGMS)
     assert "paradigms.adversarial.commands" in CLI and "paradigms.language.commands" in CLI
     assert "paradigms.lab.server" in CLI and "lab" not in PARADIGMS
+    assert "paradigms.lecture.build" in CLI and "paradigms.lecture.sections.01-backprop" in CLI
     # the reading sees imports inside functions, relative and absolute
     assert "paradigms.weights" in GRAPH["paradigms.language.corpus"]
     assert "paradigms.cli" in GRAPH["paradigms.adversarial.commands"]

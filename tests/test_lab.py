@@ -135,9 +135,9 @@ def test_a_bad_request_is_shown_beside_its_field_with_the_cli_s_message(lab):
 def test_runs_queue_one_at_a_time_and_a_stopped_run_resumes_to_the_same_metrics(runs, tmp_path):
     root = tmp_path / "runs"
     root.mkdir()
-    # 2,400 steps (some 10 s in a subprocess here): stopped at its first checkpoint, a second in (some 260 steps),
-    # it is still seconds from its end when the stop lands, however fast the machine
-    long = ["train.epochs=200", "train.eval_every=0", "train.checkpoint_every_s=1", "train.figures=false"]
+    # 1,200 steps (some 5 s in a subprocess here): stopped at its first checkpoint, a second in (some 260 steps), it
+    # is still seconds from its end when the stop lands
+    long = ["train.epochs=100", "train.eval_every=0", "train.checkpoint_every_s=1", "train.figures=false"]
     app = create_app(root)
     with TestClient(app, base_url="http://127.0.0.1") as lab:
         first = lab.post("/api/start", json={"recipe": "supervised", "sets": "\n".join(long)}).json()
@@ -168,8 +168,8 @@ def test_a_restarted_lab_finds_its_queue_and_a_run_still_alive_shown_running(tmp
     root.mkdir()
     app = create_app(root)
     lab = TestClient(app, base_url="http://127.0.0.1")
-    job = lab.post("/api/start", json={"recipe": "supervised",         # some 10 s: alive when the lab restarts
-                                       "sets": "train.epochs=200\ntrain.eval_every=0\ntrain.figures=false"}).json()
+    job = lab.post("/api/start", json={"recipe": "supervised",
+                                       "sets": "train.epochs=100\ntrain.eval_every=0\ntrain.figures=false"}).json()
     queued = lab.post("/api/start", json={"recipe": "supervised", "sets": "train.epochs=1"}).json()
     wait_for(lambda: lab.get("/api/queue").json()[0]["state"] == "running")
     app.state.queue.close()                                                   # the lab stops; its run goes on

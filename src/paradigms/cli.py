@@ -239,6 +239,30 @@ def lab(
     serve(runs_dir, host, port, token, echo=typer.echo)
 
 
+def lecture(
+    fast: Annotated[bool, typer.Option("--fast", help="the embedded and small datasets: minutes on 2 cores")] = False,
+    out: Annotated[Path, typer.Option(help="where index.html, notebooks/ and claims.json go")] = Path("lecture"),
+    runs: Annotated[Path, typer.Option(help="where the runs go (kept: a second build reuses them)")] = Path(
+        "runs/lecture"),
+    only: Annotated[Optional[str], typer.Option(help="these sections only: numbers or names, e.g. 1,3 or backprop")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="also print the document to lecture.pdf (headless Chromium)")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """The whole lecture from real runs: a document, one executed notebook per section, every number traced."""
+    try:
+        import jupytext  # noqa: F401
+        import nbclient  # noqa: F401
+    except ImportError:
+        raise UserError("the lecture needs its extra: pip install -e '.[lecture]' (nbclient, ipykernel, jupytext), "
+                        "then paradigms lecture again") from None
+    from .lecture.build import build
+
+    result = build(out, runs, fast, only, pdf, data_dir, echo=typer.echo)
+    if result["failed"]:
+        typer.echo(f"not built: {', '.join(result['failed'])} (the document says why)", err=True)
+        raise typer.Exit(1)
+
+
 def datasets(data_dir: DataDir = None) -> None:
     """The datasets: what each is, where it comes from, its licence, and where its files go (or are)."""
     from .data import registry
@@ -296,6 +320,7 @@ def build_app() -> typer.Typer:
     app.command("config")(config)
     app.command("datasets")(datasets)
     app.command("lab")(lab)
+    app.command("lecture")(lecture)
     for plugin in plugins():
         if getattr(plugin, "COMMANDS", None):
             importlib.import_module(plugin.COMMANDS).commands(app)
@@ -314,6 +339,12 @@ def main(argv: list[str] | None = None) -> None:
     if (sys.argv[1:] if argv is None else list(argv)) == ["--version"]:
         typer.echo(f"paradigms {__version__}")  # as root() says it, without typer's parsing (it imports pydantic)
         return
+    if os.environ.get("PARADIGMS_STOPPABLE") == "1":
+        # started by the lab, which stops a run with Ctrl-C's signal: listen for it even when this process was born
+        # with SIGINT ignored (a background job of a non-interactive shell, nohup ... &)
+        import signal
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = build_app()(args=argv, standalone_mode=False)
     except UserError as e:

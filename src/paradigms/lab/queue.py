@@ -225,7 +225,7 @@ class RunQueue:
     def _start(self, job: Job) -> None:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PARADIGMS_PROGRESS": "0"}
+        env = {**os.environ, "PARADIGMS_PROGRESS": "0", "PARADIGMS_STOPPABLE": "1"}     # stop() sends SIGINT
         with open(logs / f"{job.id}.log", "ab") as out:
             proc = subprocess.Popen([self.python, "-m", "paradigms", *job.argv], stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)

@@ -1,0 +1,92 @@
+"""``paradigms lecture --fast``: every section's notebook executed against real runs, the document written from the
+executed notebooks, every number traced to a run in claims.json; a second build reuses the runs; a number changed in
+a run shows in the rebuilt document; a section that cannot be built says why while the others build."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbclient")
+pytest.importorskip("jupytext")
+
+from paradigms.engine.runlog import read_metrics  # noqa: E402
+from paradigms.lecture.build import build, sections, select  # noqa: E402
+
+from .test_cli import run_cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lecture(tmp_path_factory):
+    """The whole lecture built with --fast, once, through the command line's function; and how long it took."""
+    root = tmp_path_factory.mktemp("lecture")
+    lines = []
+    t0 = time.monotonic()
+    result = build(root / "out", root / "runs", fast=True, echo=lines.append)
+    return {"root": root, "result": result, "lines": lines, "seconds": time.monotonic() - t0}
+
+
+def test_every_section_builds_with_its_notebook_and_every_number_is_traced(lecture):
+    result, out = lecture["result"], lecture["root"] / "out"
+    assert result["failed"] == [], [line for line in lecture["lines"] if "FAILED" in line]
+    assert result["sections"] == [s.name for s in sections()]
+    page = (out / "index.html").read_text()
+    for s in sections():
+        assert f'id="{s.name}"' in page
+        nb = json.loads((out / "notebooks" / f"{s.name}.ipynb").read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert code and all(c.get("execution_count") for c in code)                  # ran, top to bottom
+        assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    claims = json.loads((out / "claims.json").read_text())
+    assert claims and {c["section"] for c in claims} == {s.name for s in sections()}
+    for c in claims:
+        assert Path(c["run"]).is_dir() and len(c["sha256"] or "") == 64, c
+        if c["source"] == "metrics.jsonl":                                           # the very number the run logged
+            logged = [r[c["key"]] for r in read_metrics(Path(c["run"])) if c["key"] in r]
+            assert logged and logged[-1] == pytest.approx(c["value"])
+        assert c["text"] in page                                                     # and the document shows it
+    shown = re.findall(r'<span class="claim" title="([^"]+)"', page)
+    assert len(shown) >= len(claims) // 2 and all("checkpoint sha256" in t for t in shown)
+    tour = [line for line in lecture["lines"] if line.startswith("paradigm ")]
+    assert tour, "the quick tour's table ends the output"
+
+
+def test_a_second_build_reuses_the_runs_and_a_changed_number_shows(lecture):
+    root = lecture["root"]
+    claims = json.loads((root / "out" / "claims.json").read_text())
+    first = next(c for c in claims if c["section"].startswith("01-") and c["key"] == "test/acc")
+    metrics = Path(first["run"]) / "metrics.jsonl"
+    rows = metrics.read_text().splitlines()
+    last = json.loads(rows[-1])
+    last["test/acc"] = 0.1234
+    metrics.write_text("\n".join([*rows[:-1], json.dumps(last)]) + "\n")
+    runs_before = sorted(p.name for p in (root / "runs").iterdir())
+    t0 = time.monotonic()
+    again = build(root / "out", root / "runs", fast=True, only="1", echo=lambda line: None)
+    assert again["failed"] == [] and time.monotonic() - t0 < 60                     # nothing trained again
+    assert sorted(p.name for p in (root / "runs").iterdir()) == runs_before
+    rebuilt = json.loads((root / "out" / "claims.json").read_text())
+    changed = next(c for c in rebuilt if c["run"] == first["run"] and c["key"] == "test/acc")
+    assert changed["value"] == pytest.approx(0.1234) and changed["text"] == "12.3%"
+    assert "12.3%" in (root / "out" / "index.html").read_text()
+
+
+def test_a_section_without_its_data_says_so_and_the_command_line_says_it_too(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PARADIGMS_OFFLINE", "1")                                    # no download tried
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    code, out, err = run_cli(capsys, "lecture", "--only", "1", "--out", str(tmp_path / "out"), "--runs",
+                             str(tmp_path / "runs"), "--data-dir", str(empty))
+    assert code == 1 and "not built: 01-backprop" in err
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "could not be built" in page and "mnist" in page.lower()
+
+
+def test_only_names_sections_by_number_or_name():
+    assert [s.number for s in select("3,backprop")] == [1, 3]
+    with pytest.raises(Exception, match="no section 'nope'; the sections are 1 \\(backprop\\)"):
+        select("nope")
