@@ -66,13 +66,13 @@ def test_a_second_build_reuses_the_runs_and_a_changed_number_shows(lecture):
     metrics.write_text("\n".join([*rows[:-1], json.dumps(last)]) + "\n")
     runs_before = sorted(p.name for p in (root / "runs").iterdir())
     t0 = time.monotonic()
-    again = build(root / "out", root / "runs", fast=True, only="1", echo=lambda line: None)
+    again = build(root / "again", root / "runs", fast=True, only="1", echo=lambda line: None)   # the same runs
     assert again["failed"] == [] and time.monotonic() - t0 < 60                     # nothing trained again
     assert sorted(p.name for p in (root / "runs").iterdir()) == runs_before
-    rebuilt = json.loads((root / "out" / "claims.json").read_text())
+    rebuilt = json.loads((root / "again" / "claims.json").read_text())
     changed = next(c for c in rebuilt if c["run"] == first["run"] and c["key"] == "test/acc")
     assert changed["value"] == pytest.approx(0.1234) and changed["text"] == "12.3%"
-    assert "12.3%" in (root / "out" / "index.html").read_text()
+    assert "12.3%" in (root / "again" / "index.html").read_text()
 
 
 def test_a_section_without_its_data_says_so_and_the_command_line_says_it_too(tmp_path, capsys, monkeypatch):
@@ -90,3 +90,35 @@ def test_only_names_sections_by_number_or_name():
     assert [s.number for s in select("3,backprop")] == [1, 3]
     with pytest.raises(Exception, match="no section 'nope'; the sections are 1 \\(backprop\\)"):
         select("nope")
+
+
+def test_the_document_in_a_browser_loads_every_picture_and_nothing_from_elsewhere(lecture):
+    """Headless Chromium (Debian's) opens index.html from its folder: every section there, every picture loaded, no
+    script error, no request outside the document's folder."""
+    from .test_lab_browser import ARGS, CHROMIUM, MISSING
+
+    if MISSING or not CHROMIUM.is_file():
+        pytest.skip(f"browser test: {MISSING or f'no Chromium at {CHROMIUM}'}")
+    from playwright.sync_api import sync_playwright
+
+    out = (lecture["root"] / "out").resolve()
+    requests, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto((out / "index.html").as_uri())
+            ids = page.eval_on_selector_all("section.lecture", "s => s.map(x => x.id)")
+            widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+            hover = page.get_attribute("span.claim", "title")
+        finally:
+            browser.close()
+    assert ids == [s.name for s in sections()]
+    assert widths and all(w > 0 for w in widths), widths
+    assert not errors, errors
+    assert requests and all(u.startswith(out.as_uri()) for u in requests), [u for u in requests
+                                                                            if not u.startswith(out.as_uri())]
+    assert "metrics.jsonl" in hover and "checkpoint sha256" in hover
