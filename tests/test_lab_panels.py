@@ -202,8 +202,9 @@ def text_runs(runs):
     return runs
 
 
-def events(lab, params) -> list[tuple[str, str]]:
-    with lab.stream("GET", "/api/stream/gpt", params=params) as r:
+def events(lab, params, panel: str = "gpt", method: str = "GET", body: bytes = b"") -> list[tuple[str, object]]:
+    """The server-sent events of a panel's stream, as (kind, data) pairs."""
+    with lab.stream(method, f"/api/stream/{panel}", params=params, content=body) as r:
         assert r.status_code == 200, r.read()
         text = "".join(r.iter_text())
     out = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import shutil
 
 import numpy as np
@@ -20,6 +19,7 @@ from paradigms.engine import Trainer  # noqa: E402
 
 from .test_cli import run_cli  # noqa: E402
 from .test_engine import config  # noqa: E402
+from .test_lab_panels import events as stream_events  # noqa: E402
 from .test_lab_panels import lab_over  # noqa: E402
 
 SIGMA = 0.5
@@ -227,13 +227,8 @@ def certify_table(runs, capsys) -> dict[int, dict]:
 
 
 def events(lab, params, body=b"") -> list[dict]:
-    with lab.stream("POST", "/api/stream/certify", params=params, content=body) as r:
-        assert r.status_code == 200, r.read()
-        text = "".join(r.iter_text())
-    out = []
-    for block in text.strip().split("\n\n"):
-        kind, data = block.split("\n", 1)
-        out.append((kind.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    """The certify stream's pieces (its progress, then its answer), checked to end with its ``end`` event."""
+    out = stream_events(lab, params, "certify", "POST", body)
     assert out[-1][0] == "end" and all(kind == "piece" for kind, _ in out[:-1])
     return [piece for _, piece in out[:-1]]
 
