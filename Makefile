@@ -5,6 +5,9 @@ PIP     := $(PY) -m pip
 LOCK    := constraints.txt
 DATA    ?= $(abspath ../shared/datasets)
 PYTEST_ARGS ?=
+# make test runs the suite in two pytest-xdist workers, a test file each at a time (its fixtures built once), one torch
+# thread each (tests/conftest.py): on two cores, while one waits on a browser, a server or a subprocess, the other computes
+TEST_WORKERS ?= 2
 
 .PHONY: demo lab test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
 	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli bench-lab bench-lab-panels clean
@@ -35,7 +38,7 @@ lab: install
 	$(VENV)/bin/paradigms lab runs
 
 test: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Writes BENCHMARKS.md (time to accuracy, throughput vs a plain PyTorch loop, matmul peak share).
 bench: install

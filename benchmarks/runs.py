@@ -26,7 +26,7 @@ COMMON = ["train.eval_every=0", "train.figures=false"]
 ADDED_LATER = {"val_size": None, "train.grad_clip": None, "optim.betas": [0.9, 0.999], "optim.eps": 1e-8,
                "adversarial": AdversarialConfig().model_dump(mode="json"), "optim.min_lr": 0.0, "optim_d.min_lr": 0.0,
                "optim_g.min_lr": 0.0, "virtual_batchnorm": 0, "model.patch": 4, "model.dim": 192, "model.depth": 6,
-               "model.heads": 3, "model.cls_token": False}
+               "model.heads": 3, "model.cls_token": False, "text_slice": None}
 
 
 def mean(xs) -> float:

@@ -13,8 +13,20 @@ SHARED = Path(os.environ.get("PARADIGMS_TEST_DATA", REPO.parent / "shared" / "da
 
 os.environ.setdefault("PARADIGMS_PROGRESS", "0")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers (pytest-xdist), a file each: one torch thread each, so that the two never fight over
+    # two cores (OpenMP threads spinning against each other); the subprocesses they start inherit it
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+FIRST = ("test_lecture.py",)
+"""The longest files, started first so that the other worker takes the many short ones meanwhile."""
+
 
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: Path(str(item.fspath)).name not in FIRST)          # stable: the rest keep their order
     run_slow = os.environ.get("CI", "").lower() == "true" or os.environ.get("PARADIGMS_SLOW") == "1"
     if run_slow:
         return

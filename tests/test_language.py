@@ -141,6 +141,20 @@ def test_gpt_init_from_starts_from_the_source_weights(gpt_run, tmp_path):
     assert (tmp_path / "ft" / "tokenizer.json").read_text() == (out / "tokenizer.json").read_text()
 
 
+def test_text_slice_cuts_a_small_corpus_from_the_text_before_its_split(tmp_path):
+    from paradigms import config as configlib, recipes
+    from paradigms.engine.trainer import Trainer
+
+    (tmp_path / "corpus.txt").write_text(CORPUS)
+    sets = SETS + ["text_slice=[-3000, null]", "train.epochs=0", "sample_tokens=0", "train.figures=false"]
+    cfg = configlib.resolve(recipes.get("gpt"), "none", None, sets, {"dataset": f"textfile:{tmp_path / 'corpus.txt'}"})
+    trainer = Trainer(cfg, tmp_path / "cut", progress=False)
+    trainer.fit()
+    text = trainer.recipe.text
+    assert text.text == CORPUS[-3000:] and text.train == CORPUS[-3000:-300] and text.val == CORPUS[-300:]
+    assert text.name.endswith("corpus.txt[-3000:]") and len(trainer.recipe.val_ids) == 300
+
+
 @pytest.fixture(scope="module")
 def bert_run(tmp_path_factory):
     from paradigms.api import run

@@ -66,8 +66,13 @@ def test_a_second_build_reuses_the_runs_and_a_changed_number_shows(lecture):
     metrics.write_text("\n".join([*rows[:-1], json.dumps(last)]) + "\n")
     runs_before = sorted(p.name for p in (root / "runs").iterdir())
     t0 = time.monotonic()
-    again = build(root / "again", root / "runs", fast=True, only="1", echo=lambda line: None)   # the same runs
+    lines = []
+    again = build(root / "again", root / "runs", fast=True, only="1,6", echo=lines.append)   # the same runs
     assert again["failed"] == [] and time.monotonic() - t0 < 60                     # nothing trained again
+    said = {s: next(line for line in lines if line.startswith(f"[{k}/2]") and " in " in line and "cell" not in line)
+            for k, s in ((1, "01"), (2, "06"))}
+    assert "reused (nothing it reads has changed)" in said["06"]                  # its notebook, not executed again
+    assert ": built in" in said["01"]                                             # one of its runs changed: executed
     assert sorted(p.name for p in (root / "runs").iterdir()) == runs_before
     rebuilt = json.loads((root / "again" / "claims.json").read_text())
     changed = next(c for c in rebuilt if c["run"] == first["run"] and c["key"] == "test/acc")

@@ -43,12 +43,16 @@ def run(recipe: str, dataset: str | None = None, preset: str = "quick", sets: li
     return RunResult(trainer.run_dir, metrics)
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
+def load(run_dir: str | Path, device: str = "cpu", *, untrained: bool = False, seed: int = 0) -> nn.Module:
     """The trained network of the run in ``run_dir``, in eval mode, on ``device``, ready to call on pixels
     in [0, 1]; ``net.classes`` (class names), ``net.input_shape`` (C, H, W) and ``net.card`` (model.json)
     say what it is. Built from ``model.json`` and the latest checkpoint: the dataset is not read. On a CPU a
     convolutional network comes in the channels_last memory format, as training runs it (faster there).
+    ``untrained=True``: the same network freshly initialised (``torch.manual_seed(seed)``), no checkpoint read: the
+    baseline that shows what training added.
     """
+    import torch
+
     from . import recipes
     from .engine import checkpoint as ckpt
     from .nets import to_device
@@ -65,9 +69,12 @@ def load(run_dir: str | Path, device: str = "cpu") -> nn.Module:
         recipe, module = card["recipe"], card["module"]
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{path} is corrupt (not the JSON a run writes); train the run again") from None
+    if untrained:
+        torch.manual_seed(seed)
     net = recipes.get(recipe).build_network(card)
     try:
-        net.load_state_dict(ckpt.module_weights(run_dir / "checkpoints", module))
+        if not untrained:
+            net.load_state_dict(ckpt.module_weights(run_dir / "checkpoints", module))
     except RuntimeError as e:
         raise CheckpointError(f"the checkpoint in {run_dir / 'checkpoints'} does not match {path}: "
                               f"{str(e).splitlines()[0]}") from None

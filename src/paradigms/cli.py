@@ -247,6 +247,8 @@ def lecture(
     only: Annotated[Optional[str], typer.Option(help="these sections only: numbers or names, e.g. 1,3 or backprop")] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="also print the document to lecture.pdf (headless Chromium)")] = False,
     data_dir: DataDir = None,
+    jobs: Annotated[Optional[int], typer.Option(min=1, help="sections built at once (default: 2 with --fast, else 1)")
+                    ] = None,
 ) -> None:
     """The whole lecture from real runs: a document, one executed notebook per section, every number traced."""
     try:
@@ -257,7 +259,7 @@ def lecture(
                         "then paradigms lecture again") from None
     from .lecture.build import build
 
-    result = build(out, runs, fast, only, pdf, data_dir, echo=typer.echo)
+    result = build(out, runs, fast, only, pdf, data_dir, echo=typer.echo, jobs=jobs)
     if result["failed"]:
         typer.echo(f"not built: {', '.join(result['failed'])} (the document says why)", err=True)
         raise typer.Exit(1)

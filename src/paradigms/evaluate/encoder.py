@@ -156,16 +156,17 @@ def embedding_figure(features: torch.Tensor, labels: torch.Tensor, classes: list
 
 
 def probe_run(run_dir, device: str = "cpu", data_dir=None, dataset: str | None = None,
-              train_size: int | None = None, probe: bool = True) -> dict[str, float]:
+              train_size: int | None = None, probe: bool = True, untrained: bool = False) -> dict[str, float]:
     """The protocol on the network of any run folder (``paradigms.load``), on its own dataset (or ``dataset``):
-    ``{"knn_acc", "probe_acc"}`` on the test set."""
+    ``{"knn_acc", "probe_acc"}`` on the test set. ``untrained``: on the same network freshly initialised (seeded by
+    the run's seed), the baseline that shows what the training taught it."""
     from ..api import load
     from ..data import ImageLoader, load_images
     from ..engine.trainer import load_config
 
     cfg = load_config(run_dir)
     data = load_images(dataset or cfg.dataset, data_dir or cfg.data_dir)
-    net = load(run_dir, device)
+    net = load(run_dir, device, untrained=untrained, seed=cfg.seed)
     x, y = data.train_x[:train_size], data.train_y[:train_size]
     args = dict(batch_size=1024, shuffle=False, drop_last=False, device=torch.device(device))
     train, test = ImageLoader(x, y, **args), ImageLoader(data.test_x, data.test_y, **args)

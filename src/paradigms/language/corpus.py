@@ -60,6 +60,9 @@ class TextRecipeConfig(RecipeConfig):
     steps_per_epoch: int = Field(250, ge=1, description="training steps between evaluations (nanoGPT's "
                                  "eval_interval); train.epochs of them in all")
     eval_batches: int = Field(20, ge=1, description="batches of the validation loss (nanoGPT's eval_iters)")
+    text_slice: tuple[int | None, int | None] | None = Field(
+        None, description="keep only the characters [start, end) of the dataset's text before its 90/10 split (a "
+        "Python slice: negative counts from the end, null runs to the end): a small corpus cut from a large one")
     train_chars: int | None = Field(None, ge=100, description="train on the first N characters of the training "
                                     "text only (a small corpus); None: all of it")
     init_from: str | None = Field(None, description="start from this run folder's weights and tokeniser "
@@ -76,10 +79,13 @@ class TextRecipe(Recipe):
 
     def load_corpus(self) -> None:
         """Sets ``text`` (the dataset), ``tokenizer``, ``train_ids`` and ``val_ids`` (1-D int64 tensors)."""
-        from ..data import load_text
+        from ..data import TextData, load_text
 
         cfg = self.cfg
         self.text = data = load_text(cfg.dataset, cfg.data_dir)
+        if cfg.text_slice is not None:                                   # its own 90/10 split and characters
+            start, end = ("" if i is None else i for i in cfg.text_slice)
+            self.text = data = TextData(f"{data.name}[{start}:{end}]", data.text[slice(*cfg.text_slice)])
         train = data.train if cfg.train_chars is None else data.train[: cfg.train_chars]
         self.tokenizer = self.load_or_train_tokenizer(data, train)
         self.train_ids = self.tokenizer.encode(train)

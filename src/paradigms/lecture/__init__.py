@@ -25,6 +25,7 @@ import hashlib
 import html
 import json
 import string
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from ..errors import UserError
 
 CLAIM_MIME = "application/vnd.paradigms.claim+json"
 HEADLINE_MIME = "application/vnd.paradigms.headline+json"
+RUN_MIME = "application/vnd.paradigms.run+json"
+"""A run a notebook used (its folder, the command that trains it): the build reuses an executed notebook while none of
+its runs changed."""
 IGNORED = ("data_dir", "device")
 """Config keys that say where a run ran, not what it learnt: they do not change its key."""
 
@@ -63,17 +67,72 @@ def experiment(recipe: str, dataset: str | None = None, sets: list[str] | tuple[
     cfg = recipes.get(recipe).prepare(cfg)
     key = config_key(cfg)
     out = Path(runs) / f"{recipe}-{cfg.dataset}-{key}"
-    if (out / "config.yaml").is_file() and config_key(load_config(out)) != key:
-        raise LectureError(f"{out} is stale: its config.yaml is not the config it is named after (was it edited?); "
-                           f"delete the folder and build again")
-    final = out / "final.json"
-    if final.is_file():
-        return RunResult(out, json.loads(final.read_text()))
-    resume = (out / "checkpoints" / "latest.json").is_file()
-    trainer = Trainer(cfg, out, resume=resume, progress=False)
-    metrics = trainer.fit()
-    trainer.ctx.close()
+    command = run_command(recipe, cfg.dataset, sets, preset, data_dir, seed, out, **flags)
+    with run_lock(out):            # two sections built at once that need one run: one trains it, the other waits
+        if (out / "config.yaml").is_file() and config_key(load_config(out)) != key:
+            raise LectureError(f"{out} is stale: its config.yaml is not the config it is named after (was it "
+                               f"edited?); delete the folder and build again")
+        final = out / "final.json"
+        if final.is_file():
+            shown(command, out, "reused")
+            return RunResult(out, json.loads(final.read_text()))
+        resume = (out / "checkpoints" / "latest.json").is_file()
+        trainer = Trainer(cfg, out, resume=resume, progress=False)
+        metrics = trainer.fit()
+        trainer.ctx.close()
+    shown(command, out, "resumed" if resume else "trained now")
     return RunResult(out, metrics)
+
+
+@contextmanager
+def run_lock(out: Path):
+    """An exclusive lock on the run folder ``out`` (a ``.NAME.lock`` file beside it), held while it trains."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "a") as f:
+        try:
+            import fcntl
+        except ImportError:                   # not POSIX: no lock (build with --jobs 1 there)
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_command(recipe: str, dataset: str, sets, preset: str, data_dir, seed: int, out: Path, **flags) -> str:
+    """The ``paradigms run`` command line that trains the same run (:func:`experiment`'s arguments, spelt as options)."""
+    import shlex
+
+    words = ["paradigms", "run", recipe, "--dataset", dataset]
+    words += ["--preset", preset] if preset != "quick" else []
+    for item in sets:
+        words += ["--set", item]
+    words += ["--seed", str(seed)] if seed else []
+    words += ["--data-dir", str(data_dir)] if data_dir else []
+    words += ["--from", str(flags.pop("source"))] if flags.get("source") else []
+    for name, value in flags.items():
+        if value is not None:
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join([*words, "--out", str(out)])
+
+
+def shown(command: str, out: Path, how: str) -> None:
+    """One line under the cell that made (or found) a run: the command that trains it again and the time it took."""
+    seconds = run_seconds(out)
+    took = f"{how}; its training took {seconds:.0f} s" if seconds is not None else how
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:         # a script, not a notebook: the line, printed
+        print(f"$ {command}  ({took})")
+        return
+    display({"text/plain": f"$ {command}  ({took})",
+             "text/html": f'<p class="meta command"><code>$ {html.escape(command)}</code> ({html.escape(took)})</p>',
+             RUN_MIME: {"run": str(out), "command": command}}, raw=True)
 
 
 # -- numbers with their provenance -----------------------------------------------------------------------------------
@@ -191,5 +250,5 @@ def run_seconds(run_dir) -> float | None:
     return float(times[-1]) if times else None
 
 
-__all__ = ["CLAIM_MIME", "Claim", "HEADLINE_MIME", "LectureError", "claim", "config_key", "experiment", "headline",
-           "measure", "panel", "run_seconds", "say"]
+__all__ = ["CLAIM_MIME", "Claim", "HEADLINE_MIME", "RUN_MIME", "LectureError", "claim", "config_key", "experiment", "headline",
+           "measure", "panel", "run_command", "run_seconds", "say"]

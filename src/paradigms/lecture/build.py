@@ -13,7 +13,10 @@ that fails (a run missing, a dataset absent, an error) is shown as such, with th
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
+import hashlib
 import json
 import os
 import re
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError, make_folder
-from . import CLAIM_MIME, HEADLINE_MIME
+from . import CLAIM_MIME, HEADLINE_MIME, RUN_MIME
 
 SECTIONS = Path(__file__).parent / "sections"
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
@@ -51,6 +54,7 @@ class Built:
     notebook: object = None
     error: str | None = None
     seconds: float = 0.0
+    reused: bool = False
     claims: list[dict] = field(default_factory=list)
     headlines: list[dict] = field(default_factory=list)
     cells: list[dict] = field(default_factory=list)
@@ -87,23 +91,31 @@ def settings_cell(fast: bool, runs: Path, data_dir: str | None) -> str:
             f"FAST = {fast!r}\nRUNS = {str(runs)!r}\nDATA_DIR = {data_dir!r}")
 
 
-def execute(section: Section, fast: bool, runs: Path, data_dir: str | None, echo: Callable[[str], None],
-            where: str) -> Built:
-    """Run the section's notebook top to bottom with the build's settings; an error stops it and is kept."""
+async def execute(section: Section, fast: bool, runs: Path, data_dir: str | None, echo: Callable[[str], None],
+                  where: str) -> Built:
+    """Run the section's notebook top to bottom with the build's settings; an error stops it and is kept. A notebook
+    executed before, with the same source and settings, by the same code, on runs that have not changed since (see
+    :func:`fingerprint`), is reused as it is."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     built = Built(section)
-    nb = jupytext.read(section.path)
+    source, settings = section.path.read_text(), settings_cell(fast, runs, data_dir)
+    t0 = time.monotonic()
+    again = reusable(section, source, settings, runs)
+    if again is not None:
+        built.notebook, built.reused = again, True
+        built.seconds = time.monotonic() - t0
+        return built
+    nb = jupytext.reads(source, fmt="py:percent")
     at = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), -1)
-    injected = nbformat.v4.new_code_cell(settings_cell(fast, runs, data_dir))
+    injected = nbformat.v4.new_code_cell(settings)
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(at + 1, injected)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     code = [c for c in nb.cells if c.cell_type == "code"]
-    t0 = time.monotonic()
 
     def progress(cell, cell_index, **_):
         if cell.cell_type == "code":
@@ -114,15 +126,87 @@ def execute(section: Section, fast: bool, runs: Path, data_dir: str | None, echo
                             resources={"metadata": {"path": str(Path.cwd())}}, on_cell_executed=progress)
     # the kernel's: no progress bars in the cells, figures shown in them (the command line's Agg is not inherited)
     env = {**os.environ, "PARADIGMS_PROGRESS": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    if fast:   # --fast's networks are tiny: a second thread gains them nothing and loses much when the machine is shared
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(name, "1")
     try:
-        client.execute(env=env, stderr=subprocess.DEVNULL)   # its own warnings; errors come as the cells' outputs
+        await client.async_execute(env=env, stderr=subprocess.DEVNULL)   # errors come as the cells' outputs
     except CellExecutionError as e:
         built.error = error_line(e)
     except Exception as e:                       # the kernel died, could not start, ...
         built.error = f"{type(e).__name__}: {e}"
     built.seconds = time.monotonic() - t0
     built.notebook = nb
+    if built.error is None:
+        keep(section, nb, source, settings, runs)
     return built
+
+
+# -- reusing an executed notebook ------------------------------------------------------------------------------------
+CACHE = ".lecture"
+"""Under ``--runs``: each section's last executed notebook, with the fingerprint of what it read."""
+RUN_FILES = ("config.yaml", "metrics.jsonl", "final.json", "checkpoints/latest.json")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """The sha256 of the package's sources and templates: a notebook executed by other code is executed again."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *(root / "templates").rglob("*")]):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def used_runs(nb) -> list[str]:
+    """The run folders an executed notebook used: those :func:`experiment` gave it and those its claims cite."""
+    found = set()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = out.get("data", {})
+            if RUN_MIME in data:
+                found.add(data[RUN_MIME]["run"])
+            found.update(c["run"] for c in data.get(CLAIM_MIME, []))
+    return sorted(found)
+
+
+def fingerprint(source: str, settings: str, runs: list[str]) -> str | None:
+    """What a section's notebook read: its source, the build's settings, the code, and each run's config, metrics,
+    final metrics and checkpoint pointer (whose sha256 names the weights). None when a run folder is gone."""
+    h = hashlib.sha256("\0".join([source, settings, code_digest()]).encode())
+    for run in runs:
+        if not Path(run).is_dir():
+            return None
+        for name in RUN_FILES:
+            path = Path(run) / name
+            h.update(f"\0{run}/{name}\0".encode() + (path.read_bytes() if path.is_file() else b"-"))
+    return h.hexdigest()
+
+
+def keep(section: Section, nb, source: str, settings: str, runs: Path) -> None:
+    import nbformat
+
+    from ..engine.checkpoint import atomic_write_text
+
+    used = used_runs(nb)
+    nb.metadata["paradigms"] = {"fingerprint": fingerprint(source, settings, used), "runs": used}
+    (runs / CACHE).mkdir(exist_ok=True)
+    atomic_write_text(runs / CACHE / f"{section.name}.ipynb", nbformat.writes(nb))
+
+
+def reusable(section: Section, source: str, settings: str, runs: Path):
+    """The section's notebook as last executed on these runs, when nothing it read has changed; else None."""
+    import nbformat
+
+    path = runs / CACHE / f"{section.name}.ipynb"
+    try:
+        nb = nbformat.read(path, as_version=4)
+        meta = nb.metadata["paradigms"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    fp = fingerprint(source, settings, list(meta.get("runs", [])))
+    return nb if fp is not None and fp == meta.get("fingerprint") else None
 
 
 def error_line(e: Exception) -> str:
@@ -215,10 +299,48 @@ def print_pdf(index: Path, echo: Callable[[str], None]) -> Path | None:
     return pdf
 
 
+async def execute_all(chosen: list[Section], fast: bool, runs: Path, data_dir: str | None,
+                      echo: Callable[[str], None], jobs: int) -> list[Built]:
+    """Every chosen section, ``jobs`` at a time, in the lecture's order; their results in that order."""
+    gate = asyncio.Semaphore(jobs)
+
+    async def one(k: int, section: Section) -> Built:
+        where = f"[{k}/{len(chosen)}]"
+        async with gate:
+            echo(f"{where} {section.title} ...")
+            b = await execute(section, fast, runs, data_dir, echo, where)
+        how = ("FAILED: " + b.error if b.error else
+               "reused (nothing it reads has changed)" if b.reused else "built")
+        echo(f"{where} {section.title}: {how} in {b.seconds:.0f} s")
+        return b
+
+    return list(await asyncio.gather(*(one(k, s) for k, s in enumerate(chosen, 1))))
+
+
+def run_async(work):
+    """``asyncio.run(work)``, or in a thread of its own when this thread already runs an event loop (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+def shorter(path: str) -> str:
+    """``path`` from the current folder when it lies under it (runs/lecture/...), else as it is."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
+
+
 def tour_table(built: list[Built]) -> list[str]:
     """The quick tour: one line per paradigm, what it learnt, its headline metric, time, run folder."""
     rows = [(h["paradigm"], h["learnt"], f"{h['metric']} {h['value']}",
-             f"{h['seconds']:.0f} s" if h.get("seconds") is not None else "-", h["run"])
+             f"{h['seconds']:.0f} s" if h.get("seconds") is not None else "-", shorter(h["run"]))
             for b in built for h in b.headlines]
     head = ("paradigm", "what it learnt", "headline metric", "time", "run folder")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
@@ -227,8 +349,11 @@ def tour_table(built: list[Built]) -> list[str]:
 
 
 def build(out: str | Path = "lecture", runs: str | Path = "runs/lecture", fast: bool = False, only: str | None = None,
-          pdf: bool = False, data_dir: str | None = None, echo: Callable[[str], None] = print) -> dict:
-    """Build the lecture (or the sections ``only`` names); returns what was written and which sections failed."""
+          pdf: bool = False, data_dir: str | None = None, echo: Callable[[str], None] = print,
+          jobs: int | None = None) -> dict:
+    """Build the lecture (or the sections ``only`` names); returns what was written and which sections failed.
+    ``jobs``: sections executed at once, each in its own kernel (default: two with ``fast``, whose kernels use one
+    thread each, and one otherwise); two that need one run take turns (:func:`paradigms.lecture.run_lock`)."""
     chosen = select(only)
     out, runs = Path(out).resolve(), Path(runs).resolve()
     make_folder(out, "--out")
@@ -239,17 +364,13 @@ def build(out: str | Path = "lecture", runs: str | Path = "runs/lecture", fast: 
         if any(old.name.startswith(s.name + "-") for s in chosen):
             old.unlink()
     t0 = time.monotonic()
-    built = []
-    for k, section in enumerate(chosen, 1):
-        where = f"[{k}/{len(chosen)}]"
-        echo(f"{where} {section.title} ...")
-        b = execute(section, fast, runs, data_dir, echo, where)
-        import nbformat
+    jobs = jobs or (min(2, os.cpu_count() or 1) if fast else 1)
+    built = run_async(execute_all(chosen, fast, runs, data_dir, echo, jobs))
+    import nbformat
 
-        nbformat.write(b.notebook, out / "notebooks" / f"{section.name}.ipynb")
+    for b in built:
+        nbformat.write(b.notebook, out / "notebooks" / f"{b.section.name}.ipynb")
         document_cells(b, out / "figures")
-        echo(f"{where} {section.title}: {'FAILED: ' + b.error if b.error else 'built'} in {b.seconds:.0f} s")
-        built.append(b)
     total = time.monotonic() - t0
     index = write_document(out, built, fast, data_dir, total)
     claims = write_claims(out, built)

@@ -14,11 +14,12 @@ DATA_DIR = None         # the real datasets' folder (paradigms datasets says whe
 
 # %%
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import Image, display
 
 from paradigms.autoencoder.anomaly import anomaly_run
 from paradigms.autoencoder.anomaly import figures as anomaly_figures
+from paradigms.autoencoder.recipe import reconstruction_error
+from paradigms.data import load_images, unit
 from paradigms.engine.trainer import load_trained
 from paradigms.lecture import claim, experiment, headline, measure, panel, say
 
@@ -33,6 +34,20 @@ short = ["train.epochs=10"] if FAST else []
 
 # %%
 ae = experiment("autoencoder", dataset, [*short, "code=2"], runs=RUNS, data_dir=DATA_DIR)
+data = load_images(dataset, DATA_DIR)
+six = unit(data.test_x[data.test_y == 6][:1])                       # (1, C, H, W): the first 6 of the test set
+trained = load_trained(ae.run_dir, "cpu")
+trained.enc.eval(); trained.dec.eval()
+rebuilt = trained.reconstruct(six).detach()                          # D(E(x))
+fig, axes = plt.subplots(1, 3, figsize=(5.4, 2.1))
+for ax, img, title in zip(axes, (six[0], rebuilt[0], (rebuilt[0] - six[0]).abs()), ("x", "D(E(x))", "|D(E(x)) − x|")):
+    ax.imshow(img.permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1); ax.set_title(title, fontsize=9)
+    ax.axis("off")
+plt.show()
+say("Squeezed through two numbers and back, the 6 comes out at a squared distance ||D(E(x)) − x||² of {err} from "
+    "itself ({pixels} pixels).", err=measure(ae, "||D(E(x)) - x||^2 of the first test 6",
+                                             float(reconstruction_error(rebuilt, six)[0]), "{:.2f}"),
+    pixels=six[0].numel())
 display(Image(filename=str(ae.run_dir / "figures" / "reconstructions.png")))
 display(Image(filename=str(ae.run_dir / "figures" / "codes.png")))
 say("Its reconstruction error: {mse} per pixel on the test images; PCA's, with as many numbers: {pca}.",
@@ -57,7 +72,7 @@ say("Ranking the test images by their reconstruction error finds the images of o
 # ## The VAE: new images, and how likely the test images are
 
 # %%
-vae = experiment("vae", dataset, ["train.epochs=20"] if FAST else [], runs=RUNS, data_dir=DATA_DIR)
+vae = experiment("vae", dataset, ["train.epochs=10"] if FAST else [], runs=RUNS, data_dir=DATA_DIR)
 display(Image(filename=str(vae.run_dir / "figures" / "samples.png")))
 say("The test images' negative log-likelihood: {nll} per image (the importance-weighted bound), the looser ELBO "
     "{elbo}.", nll=claim(vae, "test/nll", "{:.1f} nats"), elbo=claim(vae, "test/neg_elbo", "{:.1f} nats",
