@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
 .PHONY: demo lab test install lock bench bench-quick bench-augment bench-transfer bench-attacks bench-robustness \
-	bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip bench-cli bench-lab bench-lab-panels clean
+	bench-autoattack bench-autoencoders bench-gans bench-language bench-mae bench-contrastive bench-clip \
+	bench-cli bench-lab bench-lab-panels clean
 
 # Every install is pinned by $(LOCK) (made by `make lock`): a new release of any dependency changes nothing
 # here until the lock is refreshed on purpose. pip and setuptools are pinned too, and the package is built
@@ -106,6 +107,13 @@ bench-attacks: $(VENV)/.bench
 # runs/bench-robustness, so stop it and run it again at will (or one section: BENCH_ARGS="--sections 2").
 bench-robustness: $(VENV)/.bench
 	$(PY) benchmarks/bench_robustness.py --data-dir $(DATA) --out BENCHMARKS.md $(BENCH_ARGS)
+
+# AutoAttack (issue 36): the MNIST PGD-trained network at eps 0.3 on the first 1,000 test images: clean, PGD-40,
+# PGD-100 x 10 restarts, AutoAttack (APGD-CE, APGD-T, FAB-T at 100 iterations, Square at 5,000 queries), beside
+# torchattacks' and ART's ensembles on the same network and images. The network is bench-robustness's, recalled from
+# runs/bench-robustness (trained there first when it is not). Hours on 2 cores (BENCH_ARGS="--n 100" for a look).
+bench-autoattack: $(VENV)/.bench
+	$(PY) benchmarks/bench_autoattack.py --data-dir $(DATA) --work runs/bench-robustness --out BENCHMARKS.md $(BENCH_ARGS)
 
 # Autoencoders and VAEs (issue 14): one-class anomaly detection and reconstruction against PCA, linear probes, the VAE's
 # test NLL with k = 5,000, speed against a plain loop. About an hour from nothing; networks kept in runs/bench-autoencoders.

@@ -31,7 +31,8 @@ import paradigms  # noqa: E402
 from paradigms.adversarial import fgsm, patch_success, pgd, train_patch  # noqa: E402
 from paradigms.adversarial.figures import panel_figure, patch_figure  # noqa: E402
 from paradigms.adversarial.patch import draw, paste  # noqa: E402
-from paradigms.adversarial.runs import batched as attack_batches, probabilities  # noqa: E402
+from paradigms.adversarial.runs import batched as attack_batches  # noqa: E402
+from paradigms.evaluate.classifier import class_probabilities as probabilities  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from runs import Runs  # noqa: E402

@@ -35,7 +35,8 @@ from driver import run_benchmark  # noqa: E402
 import paradigms  # noqa: E402
 from paradigms.adversarial import fgsm, pgd  # noqa: E402
 from paradigms.adversarial.certify import certify_run, curve_figure  # noqa: E402
-from paradigms.adversarial.runs import batched, probabilities  # noqa: E402
+from paradigms.adversarial.runs import batched  # noqa: E402
+from paradigms.evaluate.classifier import class_probabilities as probabilities  # noqa: E402
 from paradigms.data import load_images  # noqa: E402
 from paradigms.engine.report import save_figure  # noqa: E402
 from runs import Runs, mean, std  # noqa: E402

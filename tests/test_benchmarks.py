@@ -136,3 +136,15 @@ def test_a_sectioned_benchmark_on_a_fresh_checkout_keeps_the_parts_already_writt
     kept.write_text(json.dumps({"2": ["### 2. Second", ""]}))
     assert kept_sections(kept, out, begin, end) == {"2": ["### 2. Second", ""]}  # the work folder's, when it has one
     assert kept_sections(tmp_path / "missing.json", tmp_path / "none.md", begin, end) == {}
+
+
+def test_every_benchmark_script_imports():
+    """A script that no longer imports (a helper it used was renamed) fails here, not months later in `make bench-*`."""
+    import subprocess
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    names = sorted(p.stem for p in folder.glob("*.py") if p.stem.startswith(("bench_", "attack_speed")))
+    assert "bench_autoattack" in names and "bench_robustness" in names
+    done = subprocess.run([sys.executable, "-c", "; ".join(f"import {n}" for n in names)], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -3,9 +3,11 @@
     paradigms attack RUN_DIR --method pgd --eps 0,0.05,0.1,0.2,0.3      # accuracy against epsilon
     paradigms attack RUN_DIR --image cat.jpg --target dog --eps 8/255   # the lecture's cat -> dog
     paradigms attack RUN_DIR --method patch --target dog --size 0.1     # a universal printable patch
+    paradigms attack RUN_DIR --method autoattack --eps 0.3 --checks     # the field's figure, and its sanity checks
 
 Results are kept with the run (``results/NNN-attack-....json``, never overwritten) and shown in its report. The
-work is done by library functions (:mod:`.runs`, :mod:`.certify`); this module only parses and prints.
+work is done by library functions (:mod:`.runs`, :mod:`.certify`, :mod:`.autoattack`, :mod:`.checks`); this module
+only parses and prints.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Method(str, Enum):
     fgsm = "fgsm"
     pgd = "pgd"
     patch = "patch"
+    autoattack = "autoattack"
 
 
 class Norm(str, Enum):
@@ -35,11 +38,13 @@ class Norm(str, Enum):
 def attack(
     run_dir: Annotated[Path, typer.Argument(help="a run folder of a recipe that trains a classifier")],
     method: Annotated[Method, typer.Option(help="fgsm (one step) | pgd (many, projected) | patch (a universal "
-                                                "sticker)")] = Method.pgd,
+                                                "sticker) | autoattack (APGD-CE, APGD-T, FAB-T and Square, the worst "
+                                                "case per image: the figure the field reports)")] = Method.pgd,
     eps: Annotated[str, typer.Option(help="the budget in [0, 1] pixels (L-inf; L2: up to the image's norm): 0.3, "
                                           "8/255, or a list 0,0.1,0.3 (draws accuracy against epsilon)")] = "8/255",
-    norm: Annotated[Norm, typer.Option(help="the ball PGD stays in")] = Norm.linf,
-    steps: Annotated[int, typer.Option(min=1, help="PGD steps")] = 40,
+    norm: Annotated[Norm, typer.Option(help="the ball the attack stays in")] = Norm.linf,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="PGD steps (default 40); autoattack: the iterations of "
+                                                            "APGD and FAB (default 100, the reference's)")] = None,
     step_size: Annotated[Optional[float], typer.Option(help="PGD step (default 2.5 eps / steps)")] = None,
     restarts: Annotated[int, typer.Option(min=1, help="PGD random starts; the strongest is kept")] = 1,
     target: Annotated[Optional[str], typer.Option(help="a class name or index: a targeted attack")] = None,
@@ -47,10 +52,15 @@ def attack(
     image: Annotated[Optional[Path], typer.Option(help="attack this picture instead of the run's images")] = None,
     size: Annotated[float, typer.Option(help="patch: the fraction of the image area it covers")] = 0.1,
     patch_steps: Annotated[int, typer.Option(min=1, help="patch: training steps (64 images each)")] = 500,
+    queries: Annotated[int, typer.Option(min=1, help="autoattack and --checks: the Square attack's queries")] = 5000,
+    checks: Annotated[bool, typer.Option("--checks", help="then the sanity checks of Carlini et al. 2019 at the "
+                                                          "largest eps: a warning for each failed one (the defence may "
+                                                          "be masking gradients)")] = False,
     seed: Annotated[int, typer.Option(help="random seed (random starts, patch placements)")] = 0,
     device: Annotated[Device, typer.Option(help="where to run (auto: cuda when there is one)")] = Device.cpu,
 ) -> None:
-    """Attack a trained classifier: clean accuracy, accuracy under attack, targeted success; figures in its report."""
+    """Attack a trained classifier: clean accuracy, accuracy under attack, targeted success; figures in its report.
+    ``--method autoattack``: robust accuracy after each attack of the ensemble; ``--checks``: is it to be trusted?"""
     import torch
 
     from ..engine.context import pick_device
@@ -62,6 +72,18 @@ def attack(
     torch.manual_seed(seed)
     dev = pick_device(device.value)
     epsilons = parse_eps(eps)
+    if checks and (method == Method.patch or image is not None or target is not None):
+        raise UserError("--checks tests an untargeted attack on the run's images: not with --method patch, --image or "
+                        "--target")
+    if method == Method.autoattack:
+        if target is not None:
+            raise UserError("--method autoattack is untargeted (its APGD-T and FAB-T pick their own targets): drop "
+                            "--target")
+        if image is not None:
+            raise UserError("--method autoattack evaluates the run's images: drop --image (or attack a picture with "
+                            "--method pgd)")
+        if len(epsilons) != 1:
+            raise UserError(f"--eps {eps!r}: --method autoattack takes one eps, not a list")
     net = load_classifier(run_dir, dev)
     if method != Method.patch:
         check_eps(epsilons, norm.value, net.input_shape, eps)
@@ -72,6 +94,13 @@ def attack(
             raise UserError("--method patch needs --target CLASS: the class the patch turns images into")
         attack_patch(net, run_dir, tgt, size, patch_steps, n, dev)
         return
+    if method == Method.autoattack:
+        (x, y), _ = eval_images(run_dir, n, dev)
+        attack_auto(net, run_dir, x, y, epsilons[0], norm.value, steps or 100, queries, seed)
+        if checks:
+            run_checks(net, run_dir, x, y, epsilons[0], norm.value, steps or 100, restarts, queries, seed)
+        return
+    steps = steps or 40
     if image is not None:
         attack_image(net, image, tgt, epsilons[-1], method.value, norm.value, steps, step_size, restarts, dev, seed)
         return
@@ -108,6 +137,71 @@ def attack(
                             f"{percent(worst['acc'])}.",
                     values={"attack": what, "n": len(y), "clean_acc": clean, "rows": rows})
     save(run_dir, result, attack_figures(x, last, p_clean, rows, classes, what))
+    if checks:
+        run_checks(net, run_dir, x, y, epsilons[-1], norm.value, steps, restarts, queries, seed)
+
+
+def attack_auto(net, run_dir: Path, x, y, e: float, norm: str, steps: int, queries: int, seed: int) -> None:
+    """AutoAttack on the run's images: clean accuracy, robust accuracy after each attack of the ensemble, the images
+    each broke, the time; kept with the run (a table, the examples' panel) and shown in its report."""
+    import torch
+
+    from ..engine.results import Result, percent
+    from ..evaluate.classifier import class_probabilities as probabilities
+    from .runs import autoattack_run
+
+    torch.manual_seed(seed)
+    adv, record = autoattack_run(net, x, y, e, norm, steps, queries, seed)
+    rows, clean, robust, seconds = record["rows"], record["clean_acc"], record["robust_acc"], record["seconds"]
+    what = f"AutoAttack ({norm}, eps {e:.4g})"
+    typer.echo(f"{what} on {len(y)} images of {run_dir}: clean accuracy {clean:.2%}")
+    for r in rows:
+        typer.echo(f"  after {r['attack']:<8} robust accuracy {r['robust_acc']:.2%}  (it broke {r['broken']} "
+                   f"image{'s' if r['broken'] != 1 else ''}, {r['seconds']:.1f} s)")
+    typer.echo(f"robust accuracy {robust:.2%} (clean {clean:.2%}), {seconds:.1f} s in all")
+    p_clean, p_adv = probabilities(net, x), probabilities(net, adv)
+    names = " -> ".join(r["attack"] for r in rows)
+    result = Result(command="attack", name=f"attack-autoattack-{norm}", title=f"{what} on {len(y):,} test images",
+                    parameters={"method": "autoattack", "eps": f"{e:.4g}", "norm": norm, "ensemble": names,
+                                "steps": steps, "queries": queries, "images": len(y), "seed": seed},
+                    columns=["after", "robust accuracy", "images it broke", "time"],
+                    rows=[["clean", percent(clean), "", ""]] + [
+                        [r["attack"], percent(r["robust_acc"]), str(r["broken"]), f"{r['seconds']:.1f} s"]
+                        for r in rows],
+                    summary=f"Clean accuracy {percent(clean)}; AutoAttack ({names}, each on the images still "
+                            f"classified right, the worst case per image) at eps {e:.4g} leaves "
+                            f"{percent(robust)}, in {seconds:.1f} s.",
+                    values={"attack": what, "eps": e, "norm": norm, "n": len(y), "clean_acc": clean,
+                            "robust_acc": robust, "seconds": seconds, "rows": rows})
+    row = {"eps": e, "acc": robust, "success": None}
+    save(run_dir, result, attack_figures(x, (e, adv, p_adv), p_clean, [row], net.classes, what))
+
+
+def run_checks(net, run_dir: Path, x, y, e: float, norm: str, steps: int, restarts: int, queries: int,
+               seed: int) -> None:
+    """The sanity checks of Carlini et al. 2019 at ``e``: a line for each, a warning for each failed one; kept with
+    the run beside the attack."""
+    from ..engine.results import Result
+    from .checks import WARNING, sanity_checks
+
+    found = sanity_checks(net, x, y, e, norm, steps=steps, restarts=max(restarts, 5), queries=queries, seed=seed)
+    for name, passed, detail in found:
+        if passed:
+            typer.echo(f"check {name}: passed: {detail}")
+        else:
+            typer.echo(f"warning: check {name} FAILED: {detail}; {WARNING}", err=True)
+    failed = [c.name for c in found if not c.passed]
+    summary = (f"{len(failed)} of {len(found)} checks failed ({', '.join(failed)}): {WARNING}." if failed else
+               f"All {len(found)} checks passed: nothing here suggests masked gradients (no proof of robustness).")
+    typer.echo(summary)
+    result = Result(command="attack", name=f"checks-{norm}",
+                    title=f"Sanity checks at eps {e:.4g} ({norm}) on {len(y):,} test images (Carlini et al. 2019)",
+                    parameters={"eps": f"{e:.4g}", "norm": norm, "steps": steps, "restarts": max(restarts, 5),
+                                "queries": queries, "images": len(y), "seed": seed},
+                    columns=["check", "verdict", "what it read"],
+                    rows=[[c.name, "passed" if c.passed else "FAILED", c.detail] for c in found], summary=summary,
+                    values={"eps": e, "norm": norm, "n": len(y), "checks": [c._asdict() for c in found]})
+    save(run_dir, result, {})
 
 
 def attack_figures(x, last, p_clean, rows, classes, what) -> dict:

@@ -4,7 +4,8 @@
     (x, y), (train_x, train_y) = eval_images(run_dir, 1000, "cpu")   # the run's own evaluation images, in [0, 1]
     adv = batched(attack_fn(net, "pgd", 8 / 255, "linf", 40, None, 1, None), x, y)
 
-The attacks themselves are :mod:`.attacks` (FGSM, PGD) and :mod:`.patch`; the pictures :mod:`.figures`.
+The attacks themselves are :mod:`.attacks` (FGSM, PGD), :mod:`.autoattack` and :mod:`.patch`; the pictures
+:mod:`.figures`.
 """
 
 from __future__ import annotations
@@ -123,6 +124,21 @@ def attack_picture(net, x, eps: float, method: str = "pgd", norm: str = "linf", 
     return adv, p_clean, class_probabilities(net, adv)
 
 
+ENSEMBLE_NAMES = {"apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "fab-t": "FAB-T", "square": "Square"}
+"""AutoAttack's attacks as the papers write them."""
+
+
+def autoattack_run(net, x, y, eps: float, norm: str, steps: int = 100, queries: int = 5000, seed: int = 0):
+    """AutoAttack (:func:`.autoattack.autoattack`, the standard version) as ``paradigms attack --method autoattack``
+    runs it on a run's images: ``(adversarial x, record)``, the record's rows naming their attack as the papers do
+    (``APGD-CE``, ``APGD-T``, ``FAB-T``, ``Square``)."""
+    from .autoattack import autoattack
+
+    adv, record = autoattack(net, x, y, eps, norm, steps=steps, queries=queries, seed=seed)
+    record["rows"] = [{**r, "attack": ENSEMBLE_NAMES.get(r["attack"], r["attack"])} for r in record["rows"]]
+    return adv, record
+
+
 def describe(method: str, norm: str, steps: int, restarts: int, tgt, classes) -> str:
     """The attack in words: "PGD-40 (linf), targeted at 'dog'"."""
     name = "FGSM" if method == "fgsm" else f"PGD-{steps} ({norm}{f', {restarts} restarts' if restarts > 1 else ''})"
@@ -136,5 +152,5 @@ def figures(x, last, p_clean, rows, classes, what):
         out["curve"] = curve_figure(rows, what)
     return out
 
-__all__ = ["attack_fn", "attack_picture", "batched", "check_eps", "class_index", "describe", "eps_bound", "figures",
-           "load_patch", "parse_eps", "patches", "save_png"]
+__all__ = ["ENSEMBLE_NAMES", "attack_fn", "attack_picture", "autoattack_run", "batched", "check_eps", "class_index",
+           "describe", "eps_bound", "figures", "load_patch", "parse_eps", "patches", "save_png"]

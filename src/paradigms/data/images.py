@@ -9,6 +9,7 @@ of the named sets.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
@@ -172,8 +173,10 @@ def in_memory(name, train_x, train_y, test_x, test_y, classes) -> ImageData:
 # the readers named in the registry: read(name, data_dir, max_memory_mb) -> ImageData
 
 
-def read_digits(name, data_dir, max_memory_mb) -> ImageData:
-    """scikit-learn's bundled 8x8 digits, scaled to 0..255, split 80/20 stratified (seed 0)."""
+@functools.lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The digits as uint8 images and labels, and the split's indices: read once per process (a lecture makes many
+    runs on them); each caller gets its own copies (fancy indexing copies)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -181,6 +184,12 @@ def read_digits(name, data_dir, max_memory_mb) -> ImageData:
     x = np.rint(d.data * (255.0 / 16.0)).clip(0, 255).astype(np.uint8).reshape(-1, 1, 8, 8)
     y = d.target.astype(np.int64)
     tr, te = train_test_split(np.arange(len(y)), test_size=0.2, random_state=0, stratify=y)
+    return x, y, tr, te
+
+
+def read_digits(name, data_dir, max_memory_mb) -> ImageData:
+    """scikit-learn's bundled 8x8 digits, scaled to 0..255, split 80/20 stratified (seed 0)."""
+    x, y, tr, te = _digits()
     return in_memory(name, x[tr], y[tr], x[te], y[te], [str(i) for i in range(10)])
 
 

@@ -150,11 +150,12 @@ RUN_FILES = ("config.yaml", "metrics.jsonl", "final.json", "checkpoints/latest.j
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """The sha256 of the package's sources and templates: a notebook executed by other code is executed again."""
+    """The sha256 of the package's Python sources but this file (which only renders what the notebooks computed): a
+    notebook executed by other code is executed again."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for path in sorted([*root.rglob("*.py"), *(root / "templates").rglob("*")]):
-        if path.is_file() and "__pycache__" not in path.parts:
+    for path in sorted(root.rglob("*.py")):
+        if path.is_file() and "__pycache__" not in path.parts and path != Path(__file__).resolve():
             h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
@@ -247,10 +248,23 @@ def outputs(cell, built: Built, figures: Path, counter: list[int]) -> list[dict]
             (figures / name).write_bytes(base64.b64decode(data["image/png"]))
             shown.append({"kind": "image", "src": f"figures/{name}", "alt": data.get("text/plain", "a figure")})
         elif "text/html" in data:
-            shown.append({"kind": "html", "html": data["text/html"]})
+            shown.append({"kind": "html", "html": data["text/html"], "run": RUN_MIME in data})
         elif "text/plain" in data:
             shown.append({"kind": "text", "text": data["text/plain"]})
-    return shown
+    return folded(shown)
+
+
+def folded(shown: list[dict], most: int = 3) -> list[dict]:
+    """A cell's outputs with its runs' command lines folded into one <details> when there are more than ``most``."""
+    runs = [o for o in shown if o.get("run")]
+    if len(runs) <= most:
+        return shown
+    lines = "".join(o["html"] for o in runs)
+    block = {"kind": "html", "html": f"<details><summary class=\"meta\">The {len(runs)} runs of this cell: the command "
+                                     f"that trains each again, and its training time</summary>{lines}</details>"}
+    first = shown.index(runs[0])
+    rest = [o for o in shown if not o.get("run")]
+    return [*rest[:first], block, *rest[first:]]
 
 
 def document_cells(built: Built, figures: Path) -> None:
