@@ -16,18 +16,13 @@ from paradigms.engine.results import read_results
 from paradigms.engine import Trainer
 
 from .test_cli import error_line, run_cli
-from .test_engine import config
+from .test_engine import trained_once
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """LeNet-5 trained on digits (the quick preset): about 98% accurate."""
-    d = tmp_path_factory.mktemp("attack")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PARADIGMS_OFFLINE", "1")
-        mp.setenv("XDG_CACHE_HOME", str(d / "cache"))
-        Trainer(config("supervised", ["train.epochs=10"]), d / "run", progress=False).fit()
-    return d / "run"
+    return trained_once(tmp_path_factory, "attack", ["train.epochs=10"])
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from paradigms.engine.results import read_results
 
 from .test_adversarial import Regressor
 from .test_cli import error_line, run_cli
-from .test_engine import config
+from .test_engine import trained_once
 
 ENSEMBLE = ["APGD-CE", "APGD-T", "FAB-T", "Square"]
 FAST = ["--n", "60", "--steps", "5", "--queries", "100"]  # a few seconds on 2 cores
@@ -25,13 +25,7 @@ FAST = ["--n", "60", "--steps", "5", "--queries", "100"]  # a few seconds on 2 c
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """LeNet-5 on 300 digits, 3 epochs: a weak but real classifier (8x8 images)."""
-    d = tmp_path_factory.mktemp("autoattack")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PARADIGMS_OFFLINE", "1")
-        mp.setenv("XDG_CACHE_HOME", str(d / "cache"))
-        Trainer(config("supervised", ["train.epochs=3", "train_size=300", "train.figures=false"]), d / "run",
-                progress=False).fit()
-    return d / "run"
+    return trained_once(tmp_path_factory, "autoattack", ["train.epochs=3", "train_size=300", "train.figures=false"])
 
 
 class Rounded(nn.Module):

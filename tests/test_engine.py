@@ -28,6 +28,17 @@ def config(recipe="supervised", sets=(), **flags):
     return configlib.resolve(recipes.get(recipe), "quick", None, list(sets), flags)
 
 
+def trained_once(tmp_path_factory, name: str, sets, recipe: str = "supervised") -> Path:
+    """A run for a module-scoped fixture: trained once in its own folder, offline, with its own cache (the autouse
+    isolation of conftest.py does not reach module fixtures); returns the run folder."""
+    d = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PARADIGMS_OFFLINE", "1")
+        mp.setenv("XDG_CACHE_HOME", str(d / "cache"))
+        Trainer(config(recipe, sets), d / "run", progress=False).fit()
+    return d / "run"
+
+
 def train(tmp_path, name, sets=SMALL, **flags):
     cfg = config("supervised", sets, **flags)
     return Trainer(cfg, tmp_path / name, progress=False).fit()

@@ -17,7 +17,7 @@ from paradigms.adversarial.smoothing import ABSTAIN, Smooth, lower_confidence_bo
 from paradigms.engine import Trainer
 
 from .test_cli import error_line, run_cli
-from .test_engine import config
+from .test_engine import config, trained_once
 
 
 class Constant(nn.Module):
@@ -201,13 +201,7 @@ def test_adversarial_training_refuses_mixed_labels_and_a_zero_budget(tmp_path):
 @pytest.fixture(scope="module")
 def noisy_run(tmp_path_factory):
     """LeNet-5 on digits trained under Gaussian noise sigma 0.5."""
-    d = tmp_path_factory.mktemp("smooth")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PARADIGMS_OFFLINE", "1")
-        mp.setenv("XDG_CACHE_HOME", str(d / "cache"))
-        Trainer(config("supervised", ["train.epochs=10", "augment=[{gaussian_noise: {sigma: 0.5}}]"]), d / "run",
-                progress=False).fit()
-    return d / "run"
+    return trained_once(tmp_path_factory, "smooth", ["train.epochs=10", "augment=[{gaussian_noise: {sigma: 0.5}}]"])
 
 
 def test_the_certify_command_writes_a_table_resumes_and_draws_the_curve(noisy_run, capsys):

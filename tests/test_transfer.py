@@ -19,7 +19,7 @@ from paradigms.transfer import apply_strategy, parse_strategy, transfer
 from paradigms.weights import layers, read_weights
 from paradigms.nets import NetConfig, build_net
 
-from .test_engine import cli, config
+from .test_engine import cli, config, trained_once
 
 A, B = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
 
@@ -27,12 +27,7 @@ A, B = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A LeNet-5 trained on digits 0-4 (the source task)."""
-    d = tmp_path_factory.mktemp("source")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PARADIGMS_OFFLINE", "1")
-        mp.setenv("XDG_CACHE_HOME", str(d / "cache"))
-        Trainer(config("supervised", ["train.epochs=6", f"classes={A}"]), d / "run", progress=False).fit()
-    return d / "run"
+    return trained_once(tmp_path_factory, "source", ["train.epochs=6", f"classes={A}"])
 
 
 def finetune(tmp_path, source, sets=(), name="ft", **flags) -> Trainer:

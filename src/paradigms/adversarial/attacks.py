@@ -49,6 +49,13 @@ def evaluating(model: nn.Module):
             m.training = mode
 
 
+def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The class ``model`` gives each input (N,), the argmax of its logits, in batches, in eval mode, without
+    gradients (the model's own mode restored after)."""
+    with evaluating(model), torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
 def check(eps: float, norm: str = "linf", step_size: float | None = None, steps: int | None = None) -> None:
     if not isinstance(eps, (int, float)) or math.isnan(eps) or eps < 0:
         raise UserError(f"eps={eps} is out of range: the attack's budget must be >= 0 (pixels are in [0, 1], "

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..errors import UserError
 from .apgd import apgd, apgd_targeted, check_count
-from .attacks import check, evaluating
+from .attacks import check, evaluating, predicted_classes
 from .fab import fab
 from .square import square
 
@@ -61,8 +61,7 @@ def autoattack(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, nor
     start = time.perf_counter()
 
     def predict(points: torch.Tensor) -> torch.Tensor:
-        with evaluating(net), torch.no_grad():
-            return torch.cat([net(points[i:i + 512]).argmax(1) for i in range(0, len(points), 512)])
+        return predicted_classes(net, points)
 
     with evaluating(net), torch.no_grad():
         classes = net(x[:1]).shape[1] if len(x) else 10

@@ -35,7 +35,9 @@ from typing import NamedTuple
 import torch
 
 from ..errors import UserError
-from .attacks import check, default_step_size, evaluating, pgd
+from .apgd import apgd, check_count
+from .attacks import check, default_step_size, evaluating, pgd, predicted_classes
+from .square import square
 
 WARNING = "the defence may be masking gradients (Carlini et al. 2019): its robust accuracy is not to be trusted"
 
@@ -78,23 +80,16 @@ def sanity_checks(net, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str =
     ``restarts`` starts; APGD-CE of ``steps`` iterations; Square with ``queries`` queries. The attacks draw from
     their own random stream seeded with ``seed`` (the caller's is left alone); the network is left in its mode.
     Returns ``[Check(name, passed, detail), ...]`` for ``large eps``, ``more effort`` and ``black box``."""
-    from .apgd import apgd
-    from .square import square
-
     check(eps, norm)
-    if int(steps) != steps or steps < 1:
-        raise UserError(f"steps={steps} is out of range: a whole number >= 1")
+    steps, queries = check_count("steps", steps), check_count("queries", queries)
     if int(restarts) != restarts or restarts < 2:
         raise UserError(f"restarts={restarts} is out of range: the check compares one start with several, >= 2")
-    if int(queries) != queries or queries < 1:
-        raise UserError(f"queries={queries} is out of range: a whole number >= 1")
     if len(x) == 0:
         raise UserError("no images to check: the evaluation set is empty")
     n, x, y = len(x), x.detach(), y.detach()
 
     def correct(adv: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.cat([net(adv[i:i + 512]).argmax(1) for i in range(0, n, 512)]) == y
+        return predicted_classes(net, adv) == y
 
     def pgd_at(e: float, k: int, starts: int = 1) -> torch.Tensor:
         return correct(pgd(net, x, y, e, default_step_size(e, k) if e > 0 else 1.0, k, norm=norm, restarts=starts))
