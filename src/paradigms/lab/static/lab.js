@@ -198,11 +198,17 @@ async function refreshRuns() {
   }
 }
 
+let shownQueue = null;   // what the queue's rows show now: they are rebuilt only when it changes
+
 async function refreshQueue() {
   const box = document.querySelector("#queue tbody");
   if (!box) return;
   const jobs = await getJSON("/api/queue").catch(() => null);
   if (!jobs) return;
+  // unchanged: the rows stay as they are (a click on a run's link must not land on a row being replaced)
+  const shown = JSON.stringify(jobs.map(j => [j.id, j.run, j.label, j.state]));
+  if (shown === shownQueue) return;
+  shownQueue = shown;
   box.innerHTML = "";
   for (const j of jobs.slice().reverse()) {
     const tr = box.insertRow();
